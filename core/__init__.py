@@ -1,0 +1,1 @@
+"""TuneForge core: the trainer library. Nothing under core/ imports gradio."""
