@@ -120,6 +120,10 @@ class FinetuningArguments:
     pref_ftx: float = field(
         default=0.0, metadata={"help": "dpo: weight of an extra SFT loss on the chosen answers."}
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Replace a finished run already in output_dir (its log, checkpoints and adapter)."},
+    )
     plot_loss: bool = field(
         default=False, metadata={"help": "Write training_loss.html (loss curves) into the run folder at the end."}
     )
@@ -152,6 +156,11 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "train_sampling_strategy": "group_by_length",
     "ddp_find_unused_parameters": False,
     "optim": "adamw_torch",
+    # Our collators drop the helper columns themselves; the Trainer must keep `length` for
+    # the length-grouped sampler instead of recomputing it by reading every sample.
+    "remove_unused_columns": False,
+    # The run prints one line per logging step; tqdm's carriage returns garble console.log.
+    "disable_tqdm": True,
 }
 
 # TrainingArguments fields that must be positive, checked before anything loads.

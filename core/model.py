@@ -1,0 +1,231 @@
+"""Loading the tokenizer and model, quantization, and the LoRA / freeze / full adapters.
+
+The training stages, chat and export all load through here, so the quantization and adapter
+logic exists once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from core.args import FinetuningArguments, ModelArguments
+from core.errors import UserError
+
+
+def check_model_dir(path: Optional[str]) -> Path:
+    """A local model folder, or one line saying how to get it (nothing downloads here)."""
+    if not path:
+        raise UserError("--model_name_or_path is required: the folder of the base model (build the demo with `python launch.py demo-model`)")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise UserError(
+            f"model folder '{path}' does not exist; TuneForge loads models from local folders only: "
+            f"download it on a connected machine (`huggingface-cli download {path} --local-dir models/NAME`) "
+            "and pass that folder, or build the demo with `python launch.py demo-model`"
+        )
+    if not (folder / "config.json").is_file():
+        raise UserError(f"'{path}' is not a model folder (no config.json in it); pass the folder that holds config.json and the weights")
+    return folder
+
+
+def compute_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def load_dtype(model_args: ModelArguments, training_args: Any = None) -> "Any":
+    """The dtype of the frozen weights: half precision on a GPU, fp32 on a CPU."""
+    import torch
+
+    if compute_device() == "cpu":
+        return torch.float32
+    if training_args is not None and getattr(training_args, "fp16", False):
+        return torch.float16
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def load_tokenizer(model_args: ModelArguments):
+    from transformers import AutoTokenizer
+
+    folder = check_model_dir(model_args.model_name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=model_args.trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot load the tokenizer from '{folder}': {str(err).splitlines()[0]}") from None
+    if tokenizer.pad_token_id is None:
+        # Padding positions are masked out of attention and loss, so any id works; eos is standard.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def quantization_config(model_args: ModelArguments, compute_dtype: Any):
+    if model_args.quantization_bit is None:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if model_args.quantization_bit == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=model_args.quantization_type,
+        bnb_4bit_use_double_quant=model_args.double_quantization,
+        bnb_4bit_compute_dtype=compute_dtype,
+        bnb_4bit_quant_storage=compute_dtype,
+    )
+
+
+def load_base_model(model_args: ModelArguments, training_args: Any = None, model_class: Any = None, **kwargs: Any):
+    """The base model on the right device and dtype, quantized if asked."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = check_model_dir(model_args.model_name_or_path)
+    dtype = load_dtype(model_args, training_args)
+    quant = quantization_config(model_args, dtype)
+    load_kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model_args.trust_remote_code}
+    if quant is not None:
+        load_kwargs["quantization_config"] = quant
+        # A quantized model must be placed at load time; each rank takes its own device.
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        load_kwargs["device_map"] = {"": local_rank} if torch.cuda.is_available() else {"": "cpu"}
+    cls = model_class or AutoModelForCausalLM
+    try:
+        model = cls.from_pretrained(str(folder), **load_kwargs, **kwargs)
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot load the model from '{folder}': {str(err).splitlines()[0]}") from None
+    if quant is not None and model_args.quantization_bit == 4:
+        _disable_cpu_packed_4bit(model)
+    return model
+
+
+def _disable_cpu_packed_4bit(model) -> None:
+    # bitsandbytes' packed AVX512-BF16 CPU path asserts on layers whose output size is not a
+    # multiple of 32 when running without gradients (eval, generation): use the plain path.
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
+def linear_module_names(model) -> list[str]:
+    """Names (last component) of the linear layers LoRA can target, without the output layer."""
+    import torch
+
+    names = set()
+    output = model.get_output_embeddings()
+    for full_name, module in model.named_modules():
+        if module is output:
+            continue
+        if isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt"):
+            names.add(full_name.rsplit(".", 1)[-1])
+    return sorted(names)
+
+
+def _split(value: Optional[str]) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def lora_targets(model, finetuning_args: FinetuningArguments) -> list[str]:
+    """The modules named by --lora_target, refused by name if the model has no such module."""
+    available = linear_module_names(model)
+    requested = _split(finetuning_args.lora_target)
+    if requested in ([], ["all"]):
+        return available
+    all_names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [name for name in requested if name not in all_names]
+    if missing:
+        raise UserError(
+            f"--lora_target {','.join(missing)}: the model has no such module; "
+            f"its linear layers are {','.join(available)} (or use 'all')"
+        )
+    return requested
+
+
+def apply_adapter(model, model_args: ModelArguments, finetuning_args: FinetuningArguments, training_args: Any, is_trainable: bool = True):
+    """Make the right weights trainable: LoRA through peft, the last N layers, or everything."""
+    if finetuning_args.finetuning_type == "full":
+        model.requires_grad_(is_trainable)
+        return model
+    if finetuning_args.finetuning_type == "freeze":
+        return _freeze_all_but_last(model, finetuning_args.freeze_trainable_layers)
+    return _apply_lora(model, model_args, finetuning_args, training_args, is_trainable)
+
+
+def _freeze_all_but_last(model, n_layers: int):
+    total = model.config.num_hidden_layers
+    if n_layers > total:
+        raise UserError(f"--freeze_trainable_layers {n_layers}: the model has only {total} layers")
+    trainable = {str(i) for i in range(total - n_layers, total)}
+    for name, param in model.named_parameters():
+        parts = name.split(".")
+        # Parameters of decoder layers are named ...layers.<i>...; everything else stays frozen.
+        in_layer = "layers" in parts and parts[parts.index("layers") + 1] in trainable
+        param.requires_grad_(in_layer)
+    return model
+
+
+def _apply_lora(model, model_args, finetuning_args, training_args, is_trainable: bool):
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+
+    if model_args.quantization_bit is not None and is_trainable:
+        use_ckpt = bool(getattr(training_args, "gradient_checkpointing", False))
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=use_ckpt)
+    if model_args.adapter_name_or_path:
+        return load_adapter(model, model_args.adapter_name_or_path, is_trainable=is_trainable)
+    config = LoraConfig(
+        task_type=finetuning_args_task_type(model),
+        r=finetuning_args.lora_rank,
+        lora_alpha=finetuning_args.lora_alpha or 2 * finetuning_args.lora_rank,
+        lora_dropout=finetuning_args.lora_dropout,
+        target_modules=lora_targets(model, finetuning_args),
+        modules_to_save=_split(finetuning_args.additional_target) or None,
+    )
+    extra = set(config.modules_to_save or [])
+    known = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    if extra - known:
+        raise UserError(f"--additional_target {','.join(sorted(extra - known))}: the model has no such module")
+    return get_peft_model(model, config)
+
+
+def finetuning_args_task_type(model) -> str:
+    # Sequence-classification heads (the reward model) are saved as `score` by peft's SEQ_CLS.
+    return "SEQ_CLS" if type(model).__name__.endswith("ForSequenceClassification") else "CAUSAL_LM"
+
+
+def load_adapter(model, adapter_path: str, is_trainable: bool = False):
+    """Put a saved LoRA adapter on a loaded base model, refusing a mismatch in one line."""
+    from peft import PeftModel
+
+    folder = Path(adapter_path)
+    if not (folder / "adapter_config.json").is_file():
+        raise UserError(
+            f"adapter '{adapter_path}' has no adapter_config.json; pass a LoRA run folder or one of its checkpoint-N folders"
+        )
+    try:
+        return PeftModel.from_pretrained(model, str(folder), is_trainable=is_trainable)
+    except (RuntimeError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"adapter '{adapter_path}' does not fit the base model ({first[:200]}); it was probably trained on another base model"
+        ) from None
+
+
+def count_parameters(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def load_model_for_training(model_args: ModelArguments, finetuning_args: FinetuningArguments, training_args: Any, model_class: Any = None, **kwargs: Any):
+    model = load_base_model(model_args, training_args, model_class=model_class, **kwargs)
+    if training_args.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    model = apply_adapter(model, model_args, finetuning_args, training_args, is_trainable=True)
+    trainable, total = count_parameters(model)
+    print(f"[tuneforge] trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f} %)", flush=True)
+    return model

@@ -1,0 +1,191 @@
+"""`launch.py train`: parse, prepare the run directory, run the stage, record how it ended.
+
+Every rank runs this; rank 0 alone writes the run directory. A refused input is one line on
+stderr (and in status.json once the run directory exists); a bug keeps its traceback in
+console.log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Optional
+
+import yaml
+
+from core import rundir
+from core.args import TrainArgs, parse_train_args
+from core.errors import UserError
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_train_args(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    run_dir = Path(args.training.output_dir)
+    console: Optional[ConsoleTee] = None
+    if is_main_process():
+        try:
+            prepare_run_dir(run_dir, args, argv)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if not os.environ.get("TUNEFORGE_CONSOLE_CAPTURED"):
+            console = ConsoleTee(run_dir / rundir.CONSOLE_LOG)
+    try:
+        return run_stage(args, run_dir)
+    finally:
+        if console is not None:
+            console.close()
+
+
+def prepare_run_dir(run_dir: Path, args: TrainArgs, argv: list[str]) -> None:
+    """Create the run directory, refusing to mix a new run into a finished one."""
+    previous = rundir.read_json(run_dir / rundir.STATUS_JSON)
+    resuming = bool(args.training.resume_from_checkpoint)
+    if previous and previous.get("state") != "starting" and not resuming:
+        if not args.finetuning.overwrite_output_dir:
+            raise UserError(
+                f"output_dir '{run_dir}' already holds a run ({previous.get('state')}); choose a new --output_dir, "
+                "resume it with --resume_from_checkpoint, or replace it with --overwrite_output_dir"
+            )
+        clear_run_dir(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / rundir.RUN_YAML, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(args.config, fh, allow_unicode=True, sort_keys=False)
+    rundir.update_launch(
+        run_dir,
+        argv=list(sys.argv[:1]) + list(argv),
+        trainer_pid=os.getpid(),
+        pgid=os.getpgid(0),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        num_machines=int(os.environ.get("GROUP_WORLD_SIZE", os.environ.get("NUM_MACHINES", "1")) or 1),
+        host=socket.gethostname(),
+        start_time=time.time(),
+        accelerate={k: v for k, v in os.environ.items() if k.startswith("ACCELERATE_")},
+    )
+    rundir.write_status(run_dir, "starting", pid=os.getpid(), stage=args.finetuning.stage)
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """What --overwrite_output_dir replaces: the previous run's files, not unrelated ones."""
+    for name in (rundir.TRAINER_LOG, rundir.CONSOLE_LOG, rundir.STATUS_JSON, rundir.LOSS_PLOT,
+                 "adapter_model.safetensors", "adapter_config.json", "model.safetensors", "trainer_state.json"):
+        (run_dir / name).unlink(missing_ok=True)
+    for ckpt in run_dir.glob("checkpoint-*"):
+        shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def stage_function(stage: str) -> Callable:
+    """The training function of a stage, imported only when needed."""
+    if stage == "pt":
+        from core.train.pt import run_pt
+
+        return run_pt
+    if stage == "sft":
+        from core.train.sft import run_sft
+
+        return run_sft
+    if stage == "rm":
+        from core.train.rm import run_rm
+
+        return run_rm
+    if stage == "dpo":
+        from core.train.dpo import run_dpo
+
+        return run_dpo
+    raise UserError(f"unknown stage '{stage}'; use pt, sft, rm or dpo")
+
+
+def run_stage(args: TrainArgs, run_dir: Path) -> int:
+    from core.train.callbacks import Aborted, AbortSignal
+
+    abort = AbortSignal()
+    abort.install()
+    main = is_main_process()
+    try:
+        finished = stage_function(args.finetuning.stage)(args, abort)
+    except Aborted as err:
+        if main:
+            rundir.write_status(run_dir, "aborted", error=str(err))
+        print(f"[tuneforge] aborted: {err}", file=sys.stderr, flush=True)
+        return 130
+    except UserError as err:
+        if main:
+            rundir.write_status(run_dir, "failed", error=str(err))
+        print(f"[tuneforge] error: {err}", file=sys.stderr, flush=True)
+        return 2
+    except BaseException as err:  # noqa: BLE001 - a crash must still end the run as failed
+        line = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}".strip()
+        if isinstance(err, MemoryError) or "out of memory" in str(err).lower():
+            line = f"out of memory ({line}); lower --per_device_train_batch_size or --cutoff_len, or use --quantization_bit 4"
+        if main:
+            rundir.write_status(run_dir, "failed", error=line)
+        traceback.print_exc()
+        print(f"[tuneforge] error: {line}", file=sys.stderr, flush=True)
+        return 1
+    if main:
+        state = "finished" if finished else "aborted"
+        rundir.write_status(run_dir, state, error=None if finished else "aborted by request; a checkpoint was saved")
+        if args.finetuning.plot_loss:
+            write_plot(run_dir)
+    return 0 if finished else 130
+
+
+def write_plot(run_dir: Path) -> None:
+    from core.plots import write_loss_html
+
+    path = write_loss_html(run_dir)
+    print(f"[tuneforge] loss plot: {path}", flush=True)
+
+
+class ConsoleTee:
+    """Copy this process's stdout and stderr (file descriptors, so C code too) into console.log.
+
+    The web UI redirects the whole launcher into console.log itself and sets
+    TUNEFORGE_CONSOLE_CAPTURED; a run started from a terminal gets the same file this way.
+    """
+
+    def __init__(self, path: Path):
+        self.file = open(path, "ab", buffering=0)
+        self.threads = []
+        self.saved = {}
+        for fd in (1, 2):
+            sys.stdout.flush() if fd == 1 else sys.stderr.flush()
+            read_end, write_end = os.pipe()
+            self.saved[fd] = os.dup(fd)
+            os.dup2(write_end, fd)
+            os.close(write_end)
+            thread = threading.Thread(target=self._pump, args=(read_end, self.saved[fd]), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _pump(self, read_end: int, original: int) -> None:
+        while True:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            os.write(original, chunk)
+            self.file.write(chunk)
+        os.close(read_end)
+
+    def close(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, original in self.saved.items():
+            os.dup2(original, fd)  # closes the pipe's last write end, so the pump ends
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.file.close()

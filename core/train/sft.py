@@ -1,0 +1,152 @@
+"""Supervised fine-tuning (and, with packed text blocks, pretraining) on transformers' Trainer.
+
+Reads top to bottom: tokenizer and template, data, model, trainer, train, save.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.args import TrainArgs
+from core.train.callbacks import AbortSignal, RunDirCallback
+
+
+def run_sft(args: TrainArgs, abort: AbortSignal) -> bool:
+    return train_causal_lm(args, abort, stage="sft")
+
+
+def setup_tokenizer_and_data(args: TrainArgs, stage: str):
+    """Tokenizer, template and tokenized datasets; rank 0 tokenizes first, the others read its cache."""
+    from core.data.preprocess import get_dataset
+    from core.data.templates import get_template
+    from core.model import load_tokenizer
+
+    tokenizer = load_tokenizer(args.model)
+    template = get_template(args.data.template, tokenizer) if stage != "pt" else None
+    with args.training.main_process_first(desc="tokenizing the dataset"):
+        train_set, eval_set = get_dataset(
+            args.data.dataset_dir, args.data.dataset, stage, tokenizer, template, args.data, seed=args.training.seed
+        )
+    print(f"[tuneforge] {len(train_set)} training samples" + (f", {len(eval_set)} for evaluation" if eval_set else ""), flush=True)
+    return tokenizer, template, train_set, eval_set
+
+
+def enable_eval_if_split(training_args: Any, eval_set: Any) -> None:
+    """A validation split without an eval schedule would never be used: evaluate at each logging step."""
+    from transformers.trainer_utils import IntervalStrategy
+
+    if eval_set is not None and training_args.eval_strategy == IntervalStrategy.NO:
+        training_args.eval_strategy = IntervalStrategy.STEPS
+        training_args.eval_steps = training_args.logging_steps
+        training_args.do_eval = True
+
+
+def resume_checkpoint(training_args: Any) -> Any:
+    """--resume_from_checkpoint: a folder, or `last`/`true` for the newest checkpoint of output_dir."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from core.errors import UserError
+
+    value = training_args.resume_from_checkpoint
+    if not value:
+        return None
+    if str(value).lower() in ("last", "true"):
+        last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
+        if last is None:
+            raise UserError(f"--resume_from_checkpoint {value}: no checkpoint-N folder in {training_args.output_dir}")
+        return last
+    if not Path(value).is_dir():
+        raise UserError(f"--resume_from_checkpoint {value}: no such checkpoint folder")
+    return value
+
+
+def drop_rows_after(run_dir: Path, step: int) -> None:
+    """On resume, log rows past the checkpoint are replayed: remove them so the curve stays single."""
+    from core import rundir
+
+    path = run_dir / rundir.TRAINER_LOG
+    if not path.exists():
+        return
+    rows = [r for r in rundir.read_log_rows(run_dir) if (r.get("step") or 0) <= step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+
+
+def build_trainer(args: TrainArgs, model: Any, tokenizer: Any, train_set: Any, eval_set: Any, abort: AbortSignal,
+                  collator: Any, trainer_class: Any = None, callback: Any = None, **kwargs: Any):
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback
+
+    enable_eval_if_split(args.training, eval_set)
+    callback = callback or RunDirCallback(Path(args.training.output_dir), abort)
+    trainer = (trainer_class or Trainer)(
+        model=model,
+        args=args.training,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[callback],
+        **kwargs,
+    )
+    trainer.remove_callback(PrinterCallback)  # our callback prints one line per logging step
+    return trainer, callback
+
+
+def record_rank_checksums(trainer: Any, run_dir: Path) -> None:
+    """In a multi-process run, check that every rank ended with the same trainable weights.
+
+    Data parallel training keeps the replicas equal by construction; recording one checksum per
+    rank in status.json makes that visible (and a broken setup obvious) at almost no cost.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        return  # sharded: each rank holds a different part by design
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    with torch.no_grad():
+        total = sum(float(p.detach().double().sum()) for p in model.parameters() if p.requires_grad)
+    checksums: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(checksums, round(total, 6))
+    if trainer.is_world_process_zero():
+        from core import rundir
+
+        rundir.write_status(run_dir, "running", rank_weight_checksums=checksums)
+        if len(set(checksums)) > 1:
+            print(f"[tuneforge] warning: ranks ended with different weights: {checksums}", flush=True)
+
+
+def train_and_save(trainer: Any, callback: RunDirCallback, args: TrainArgs, tokenizer: Any) -> bool:
+    """Train (resuming if asked) and save the result; False when the run was aborted."""
+    checkpoint = resume_checkpoint(args.training)
+    if checkpoint is not None and trainer.is_world_process_zero():
+        drop_rows_after(Path(args.training.output_dir), int(Path(checkpoint).name.rsplit("-", 1)[-1]))
+    trainer.train(resume_from_checkpoint=checkpoint)
+    record_rank_checksums(trainer, Path(args.training.output_dir))
+    if callback.aborted:
+        return False  # the checkpoint was saved by the step that saw the request
+    trainer.save_model(args.training.output_dir)
+    trainer.save_state()
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(args.training.output_dir)
+    return True
+
+
+def train_causal_lm(args: TrainArgs, abort: AbortSignal, stage: str) -> bool:
+    from core.data.collator import SFTCollator
+    from core.model import load_model_for_training
+
+    # Count real (non-padding) tokens for tokens/s, gathered over every rank.
+    if args.training.include_num_input_tokens_seen in (None, False, "no"):
+        args.training.include_num_input_tokens_seen = "non_padding"
+    tokenizer, _template, train_set, eval_set = setup_tokenizer_and_data(args, stage)
+    model = load_model_for_training(args.model, args.finetuning, args.training)
+    collator = SFTCollator(tokenizer.pad_token_id, pad_to_multiple_of=8)
+    trainer, callback = build_trainer(args, model, tokenizer, train_set, eval_set, abort, collator)
+    return train_and_save(trainer, callback, args, tokenizer)
