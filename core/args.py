@@ -358,6 +358,8 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
             raise UserError(f"unknown flag '{token.split('=')[0]}'{_suggest(name, known)}")
         raise UserError(f"unexpected value '{token}': every value must follow a --flag")
     values = vars(namespace)
+    # run.yaml records what was asked (fp16 stays on), not this machine's fallbacks.
+    config = {k: v for k, v in values.items() if v != parser.get_default(k) or k in ("stage", "output_dir")}
     _check_hardware(values)
     _check_values(values)
     objs = []
@@ -368,7 +370,6 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
         except (ValueError, TypeError) as err:
             raise UserError(f"invalid training settings: {str(err).splitlines()[0]}") from None
     _check_combinations(*objs)
-    config = {k: v for k, v in values.items() if v != parser.get_default(k) or k in ("stage", "output_dir")}
     return TrainArgs(*objs, config=config)
 
 
@@ -382,6 +383,9 @@ def _check_hardware(values: dict[str, Any]) -> None:
     """Fall back, in one line each, where this machine cannot honour a flag."""
     if _gpu_available():
         return
+    # accelerate sets up several CPU ranks (gloo) only when told the run is on the CPU; without
+    # this each rank of `accelerate launch --num_processes 2` would train alone.
+    values["use_cpu"] = True
     if values.get("fp16"):
         print("[tuneforge] --fp16 needs a GPU and none was found: training in fp32 instead.", file=sys.stderr)
         values["fp16"] = False

@@ -31,6 +31,7 @@ def is_main_process() -> bool:
 def main(argv: list[str]) -> int:
     try:
         args = parse_train_args(argv)
+        preflight(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -49,6 +50,17 @@ def main(argv: list[str]) -> int:
     finally:
         if console is not None:
             console.close()
+
+
+def preflight(args: TrainArgs) -> None:
+    """Light checks that refuse a run before anything is written or loaded."""
+    from core.data.registry import check_stage, get_spec
+    from core.model import check_model_dir
+
+    check_model_dir(args.model.model_name_or_path)
+    if args.training.do_train:
+        for name in [n.strip() for n in args.data.dataset.split(",") if n.strip()]:
+            check_stage(get_spec(args.data.dataset_dir, name), args.finetuning.stage)
 
 
 def prepare_run_dir(run_dir: Path, args: TrainArgs, argv: list[str]) -> None:
