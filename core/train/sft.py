@@ -127,11 +127,12 @@ def train_and_save(trainer: Any, callback: RunDirCallback, args: TrainArgs, toke
     checkpoint = resume_checkpoint(args.training)
     if checkpoint is not None and trainer.is_world_process_zero():
         drop_rows_after(Path(args.training.output_dir), int(Path(checkpoint).name.rsplit("-", 1)[-1]))
-    trainer.train(resume_from_checkpoint=checkpoint)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
     record_rank_checksums(trainer, Path(args.training.output_dir))
     if callback.aborted:
         return False  # the checkpoint was saved by the step that saw the request
     trainer.save_model(args.training.output_dir)
+    trainer.save_metrics("train", result.metrics)  # train_results.json, as other trainers write it
     trainer.save_state()
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(args.training.output_dir)
