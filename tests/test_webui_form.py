@@ -1,0 +1,89 @@
+"""The Train tab's form comes from core/args.py metadata (one source of defaults, choices, help)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from core import args as core_args
+from webui import form
+from webui.i18n import FIELD_HELP_ZH, FIELD_LABELS, STRINGS, t
+from webui.tabs.train import FORM_FIELDS
+
+
+@pytest.fixture
+def fresh_specs():
+    form.field_spec.cache_clear()
+    yield
+    form.field_spec.cache_clear()
+
+
+def test_a_default_changed_in_args_shows_up_in_the_form(fresh_specs):
+    f = next(x for x in dataclasses.fields(core_args.DataArguments) if x.name == "cutoff_len")
+    old = f.default
+    try:
+        f.default = 777
+        form.field_spec.cache_clear()
+        assert form.build_control("cutoff_len").value == 777
+    finally:
+        f.default = old
+    form.field_spec.cache_clear()
+    assert form.build_control("cutoff_len").value == old
+
+
+def test_help_text_and_choices_come_from_the_metadata(fresh_specs):
+    stage = form.build_control("stage")
+    assert [c[1] for c in stage.choices] == list(core_args.STAGES)
+    assert form.field_spec("stage").help == core_args.our_fields()["stage"].metadata["help"]
+    quant = form.build_control("quantization_bit")
+    assert [c[1] for c in quant.choices] == [form.NONE, "4", "8"]
+    assert form.from_ui("quantization_bit", "4") == 4 and form.from_ui("quantization_bit", form.NONE) is None
+
+
+def test_training_arguments_fields_have_one_source_too(fresh_specs):
+    spec = form.field_spec("lr_scheduler_type")
+    assert spec.source == "training" and spec.default == core_args.TRAINING_DEFAULTS["lr_scheduler_type"]
+    assert "cosine" in spec.choices and "linear" in spec.choices  # read from transformers' SchedulerType
+    assert form.field_spec("eval_strategy").choices == ("no", "steps", "epoch")
+    assert form.field_spec("fp16").kind == "bool"
+    assert form.field_spec("learning_rate").help == core_args.training_field("learning_rate").help
+
+
+def test_every_form_field_has_a_label_and_hint_in_both_languages():
+    for name in FORM_FIELDS:
+        assert name in FIELD_LABELS, name
+        assert name in FIELD_HELP_ZH, name
+        assert form.field_spec(name).help, name
+
+
+def test_every_string_has_english_and_chinese():
+    for key, (en, zh) in STRINGS.items():
+        assert en and zh, key
+    assert t("zh-CN", "train.start") == "开始" and t("en", "train.start") == "Start"
+
+
+def test_optional_numbers_accept_empty_as_unset():
+    assert form.from_ui("max_samples", "") is None
+    assert form.from_ui("max_samples", "50") == 50
+    assert form.from_ui("lora_alpha", "16") == 16.0
+
+
+def test_every_string_key_used_in_webui_is_defined():
+    import re
+    from pathlib import Path
+
+    import webui.tabs  # noqa: F401  (tab modules may register their own strings)
+    from webui import i18n
+
+    root = Path(__file__).resolve().parents[1] / "webui"
+    for module in sorted(root.glob("**/*.py")):
+        __import__("webui." + ".".join(module.relative_to(root).with_suffix("").parts).replace(".__init__", ""))
+    used = set()
+    for module in root.glob("**/*.py"):
+        text = module.read_text(encoding="utf-8")
+        used |= set(re.findall(r'\bt\([^,()]+,\s*"([a-z_]+\.[a-z_.]+)"', text))
+        used |= set(re.findall(r'I18N\("([a-z_]+\.[a-z_.]+)"\)', text))
+    generated = {k for k in used if k.startswith(("field.", "help."))}
+    missing = sorted(k for k in used - generated if k not in i18n.STRINGS)
+    assert not missing, f"i18n keys used but not defined: {missing}"

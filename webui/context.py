@@ -1,0 +1,96 @@
+"""What every tab shares: the app's folders, the runner, the demo-model builder, cross-tab hooks.
+
+One AppContext per app server. Nothing here imports torch: the demo model is built in a
+subprocess, whose progress lines the Train tab shows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from webui.command import ROOT
+from webui.runner import Runner
+
+PROGRESS_PREFIX = "[tuneforge-progress]"
+
+
+def display_path(path: Path | str) -> str:
+    """A path as the user types it: relative to the repository when inside it."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
+def resolve_path(text: str) -> Path:
+    """A path typed in the UI: relative ones are relative to the repository (the runs' cwd)."""
+    p = Path(os.path.expanduser(text.strip()))
+    return (p if p.is_absolute() else ROOT / p).resolve()
+
+
+class DemoBuilder:
+    """Builds the demo model in a subprocess (torch stays out of the app process)."""
+
+    def __init__(self, out_dir: Path, data_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.data_dir = Path(data_dir)
+        self.fraction = 0.0
+        self.message = ""
+        self.error: Optional[str] = None
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+
+    def ready(self) -> bool:
+        from core.demo_model import is_complete
+
+        return is_complete(self.out_dir)
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        with self._lock:
+            if self.running() or self.ready():
+                return
+            self.error, self.fraction, self.message = None, 0.0, "starting"
+            self._thread = threading.Thread(target=self._build, name="demo-model", daemon=True)
+            self._thread.start()
+
+    def _build(self) -> None:
+        argv = [sys.executable, "-m", "webui.demo_build", str(self.out_dir), str(self.data_dir)]
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        tail: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            if line.startswith(PROGRESS_PREFIX):
+                frac, _, message = line[len(PROGRESS_PREFIX):].strip().partition(" ")
+                self.fraction, self.message = float(frac), message
+            elif line:
+                tail = (tail + [line])[-20:]
+        code = proc.wait()
+        if code != 0 or not self.ready():
+            from core.rundir import last_error_line
+
+            self.error = last_error_line("\n".join(tail)) or f"exit code {code}"
+
+
+@dataclass
+class AppContext:
+    saves_dir: Path
+    dataset_dir: Path
+    demo_model: Path
+    runner: Runner
+    demo: DemoBuilder
+    # Cross-tab hooks, filled while the Blocks are built (gradio components).
+    components: dict[str, Any] = field(default_factory=dict)
+    # Called with a run folder to continue training/chat elsewhere (see tabs/runs.py).
+    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
