@@ -193,13 +193,20 @@ class IncrementalReader:
         self.path = Path(path)
         self.offset = 0
         self._partial = b""
+        self._inode: Optional[int] = None
+        # True after a read that started the file over (a resumed run rewrites its log):
+        # whoever accumulates the lines must drop what it had.
+        self.restarted = False
 
     def read_lines(self) -> list[str]:
         try:
             with open(self.path, "rb") as fh:
+                inode = os.fstat(fh.fileno()).st_ino
                 fh.seek(0, os.SEEK_END)
-                if fh.tell() < self.offset:  # the file was replaced: start over
-                    self.offset, self._partial = 0, b""
+                self.restarted = False
+                if inode != self._inode or fh.tell() < self.offset:  # replaced or truncated: start over
+                    self.restarted = self._inode is not None
+                    self.offset, self._partial, self._inode = 0, b"", inode
                 fh.seek(self.offset)
                 chunk = fh.read()
         except OSError:

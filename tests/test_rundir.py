@@ -62,3 +62,20 @@ def test_multibyte_text_split_across_reads(tmp_path):
     with open(log, "ab") as fh:
         fh.write(data[4:])
     assert reader.read_lines() == ["损失下降"]
+
+
+def test_a_longer_replacement_is_noticed_and_flagged(tmp_path):
+    """A resumed run rewrites its log through a new file that may be longer than the old one."""
+    log = tmp_path / "trainer_log.jsonl"
+    reader = IncrementalReader(log)
+    _append(log, json.dumps({"step": 1}) + "\n")
+    assert [r["step"] for r in reader.read_rows()] == [1]
+    assert reader.restarted is False
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_text("".join(json.dumps({"step": i}) + "\n" for i in range(1, 6)))
+    replacement.replace(log)
+    assert [r["step"] for r in reader.read_rows()] == [1, 2, 3, 4, 5]
+    assert reader.restarted is True
+    _append(log, json.dumps({"step": 6}) + "\n")
+    assert [r["step"] for r in reader.read_rows()] == [6]
+    assert reader.restarted is False

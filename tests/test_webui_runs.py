@@ -22,7 +22,7 @@ def _fake_run(path, state="finished", launch=None, steps=3):
 
 def test_resume_relaunches_the_launcher_command_with_the_checkpoint(tmp_path):
     argv = ["/venv/bin/accelerate", "launch", "--num_processes", "1", "launch.py", "train", "--output_dir", "saves/r"]
-    run = _fake_run(tmp_path / "r", "aborted", {"command": shlex.join(argv), "argv": ["launch.py", "x"]})
+    run = _fake_run(tmp_path / "r", "aborted", {"command": shlex.join(argv), "argv": argv})
     (run / "checkpoint-2").mkdir()
     (run / "checkpoint-10").mkdir()
     ckpt = runs.last_checkpoint(run)
@@ -31,7 +31,7 @@ def test_resume_relaunches_the_launcher_command_with_the_checkpoint(tmp_path):
     assert resumed[:len(argv)] == argv and resumed[-2] == "--resume_from_checkpoint"
     assert resumed[-1].endswith("checkpoint-10")
     # Resuming again replaces the old checkpoint flag instead of stacking them.
-    rundir.update_launch(run, launcher_argv=resumed)
+    rundir.update_launch(run, argv=resumed)
     again = runs.resume_argv(run, run / "checkpoint-2")
     assert again.count("--resume_from_checkpoint") == 1 and again[-1].endswith("checkpoint-2")
 

@@ -163,10 +163,9 @@ class Runner:
         finally:
             console.close()
         now = time.time()
-        # "argv" is the contract's field; the trainer later merges its own process's argv over
-        # it, so the launcher's list is kept under "launcher_argv" too (Resume relaunches it).
+        # The trainer keeps these and adds its own (trainer_argv, trainer_pid, world_size).
         rundir.update_launch(run_dir, pid=proc.pid, pgid=proc.pid, argv=list(request.argv),
-                             launcher_argv=list(request.argv), command=shlex.join(request.argv),
+                             command=shlex.join(request.argv),
                              start_time=now, cwd=str(self.cwd))
         rundir.write_status(run_dir, "starting", None, pid=proc.pid)
         self._active = ActiveRun(run_dir, proc.pid, proc, now)

@@ -76,7 +76,7 @@ def last_checkpoint(run_dir: Path) -> Optional[Path]:
 def resume_argv(run_dir: Path, checkpoint: Path) -> list[str]:
     """The run's own launch argv (UI runs) or its run.yaml under accelerate (CLI runs), resumed."""
     launch = rundir.read_json(run_dir / rundir.LAUNCH_JSON) or {}
-    argv = launch.get("launcher_argv")
+    argv = launch.get("argv")
     if not argv and isinstance(launch.get("command"), str):
         argv = shlex.split(launch["command"])
     flags = ["--resume_from_checkpoint", display_path(checkpoint)]

@@ -135,7 +135,10 @@ def tick(ctx: AppContext, watch: Optional[Watch], smooth: bool, log_scale: bool,
     if watch.run_dir is not None:
         run_dir = Path(watch.run_dir)
         assert watch.log_reader is not None and watch.console_reader is not None
-        watch.rows.extend(watch.log_reader.read_rows())
+        new_rows = watch.log_reader.read_rows()
+        if watch.log_reader.restarted:  # the log was rewritten (a resume): show it afresh
+            watch.rows = []
+        watch.rows.extend(new_rows)
         new_lines = watch.console_reader.read_lines()
         if new_lines:
             watch.console = (watch.console + new_lines)[-CONSOLE_LINES:]
