@@ -306,6 +306,27 @@ def _split_argv(argv: list[str]) -> tuple[Optional[str], list[str]]:
     return None, argv
 
 
+def raw_value(argv: list[str], name: str) -> Any:
+    """The value of --name as written in argv or the config file, read before parsing.
+
+    For decisions that must precede importing transformers (see core.train.run.hide_unused_packages);
+    a malformed config file reads as absent here and is refused by parse_train_args right after.
+    """
+    config_path, flags = _split_argv(list(argv))
+    value = None
+    if config_path:
+        try:
+            value = load_config_file(config_path).get(name)
+        except UserError:
+            value = None
+    for i, token in enumerate(flags):
+        if token == f"--{name}" and i + 1 < len(flags):
+            value = flags[i + 1]
+        elif token.startswith(f"--{name}="):
+            value = token.split("=", 1)[1]
+    return value
+
+
 def _make_parser():
     from transformers import HfArgumentParser, TrainingArguments
 
