@@ -61,24 +61,26 @@ def test_lora_sft_lowers_the_loss_and_reproduces_a_training_answer(demo_model, d
     out = tmp_path / "sft"
     result = run_cli(train_argv(
         demo_model, dataset_dir, out, "--dataset", "demo_sft", "--cutoff_len", "256",
-        "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--num_train_epochs", "3",
-        "--logging_steps", "5", "--seed", "0",
+        "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--num_train_epochs", "6",
+        "--logging_steps", "8", "--seed", "0",
     ))
     assert result.returncode == 0, result.output[-3000:]
     losses = [r["loss"] for r in rows(out) if r.get("loss") is not None]
-    assert len(losses) >= 5
-    assert losses[-1] < 0.5 * losses[0], losses
+    assert len(losses) >= 10
+    assert losses[-1] < 0.25 * losses[0], losses
 
-    from core.chat import load_chat_model, generate_text
+    from core.chat import generate_text, load_chat_model
 
     session = load_chat_model(str(demo_model), str(out), template="llama2")
     records = json.loads((dataset_dir / "demo_sft.json").read_text())
-    single_turn = [r for r in records if not r.get("history") and not r.get("input")][:3]
-    hits = 0
-    for record in single_turn:
-        answer = generate_text(session, [{"role": "user", "content": record["instruction"]}], do_sample=False, max_new_tokens=48)
-        hits += answer.strip() == record["output"].strip()
-    assert hits >= 2, "the adapter should reproduce training answers greedily"
+    identity = [r for r in records if r["instruction"] in ("Who are you?", "你是什么模型？") and not r.get("history")]
+    assert len(identity) == 2
+    for record in identity:
+        messages = [{"role": "user", "content": record["instruction"]}]
+        trained = generate_text(session, messages, do_sample=False, max_new_tokens=48)
+        base = generate_text(session, messages, do_sample=False, max_new_tokens=48, use_adapter=False)
+        assert trained.strip() == record["output"].strip()
+        assert base.strip() != record["output"].strip()
 
 
 def test_pretraining_on_text_blocks(demo_model, dataset_dir, tmp_path):
@@ -181,7 +183,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(demo_model, dataset_dir
 
 def test_a_finished_run_is_not_overwritten_by_accident(demo_model, dataset_dir, tmp_path):
     out = tmp_path / "once"
-    args = train_argv(demo_model, dataset_dir, out, "--dataset", "alpaca_demo", "--max_steps", "1", "--cutoff_len", "64")
+    args = train_argv(demo_model, dataset_dir, out, "--dataset", "alpaca_demo", "--max_steps", "1", "--logging_steps", "1", "--cutoff_len", "64")
     assert run_cli(args).returncode == 0
     before = (out / "trainer_log.jsonl").read_bytes()
     line = assert_one_line_refusal(run_cli(args))
