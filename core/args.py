@@ -197,11 +197,46 @@ def our_fields() -> dict[str, dataclasses.Field]:
 
 @dataclass(frozen=True)
 class TrainingField:
-    """One TrainingArguments field as the UI needs it: name, default (ours first) and help."""
+    """One TrainingArguments field as the UI needs it: default (ours first), help, type and choices."""
 
     name: str
     default: Any
     help: str
+    annotation: str = ""  # the type as written in transformers' source, e.g. "bool", "float | None"
+    choices: Optional[tuple] = None  # the values of an enum-typed field (SchedulerType, ...)
+
+
+def _transformers_source(file_name: str) -> Optional[ast.Module]:
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], file_name)
+    with open(path, encoding="utf-8") as fh:
+        return ast.parse(fh.read())
+
+
+@lru_cache(maxsize=1)
+def _enum_classes() -> dict[str, tuple[str, ...]]:
+    """String enums of transformers' training code (SchedulerType, IntervalStrategy, ...) by name."""
+    out: dict[str, tuple[str, ...]] = {}
+    for file_name in ("training_args.py", "trainer_utils.py"):
+        tree = _transformers_source(file_name)
+        for node in tree.body if tree else []:
+            if isinstance(node, ast.ClassDef):
+                values = tuple(n.value.value for n in node.body if isinstance(n, ast.Assign)
+                               and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str))
+                if values:
+                    out[node.name] = values
+    return out
+
+
+def _annotation_choices(annotation: str) -> Optional[tuple]:
+    enums = _enum_classes()
+    for word in annotation.replace("|", " ").replace("[", " ").replace("]", " ").replace(",", " ").split():
+        name = word.split(".")[-1]
+        if name in enums:
+            return enums[name]
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -211,11 +246,9 @@ def _training_arguments_source() -> dict[str, TrainingField]:
     Importing transformers.training_args takes seconds (it pulls torch, accelerate and peft);
     the web UI must start faster than that and still show transformers' own help and defaults.
     """
-    spec = importlib.util.find_spec("transformers")
-    if spec is None or not spec.submodule_search_locations:
+    tree = _transformers_source("training_args.py")
+    if tree is None:
         return {}
-    path = os.path.join(list(spec.submodule_search_locations)[0], "training_args.py")
-    tree = ast.parse(open(path, encoding="utf-8").read())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainingArguments")
     out: dict[str, TrainingField] = {}
     for node in cls.body:
@@ -233,7 +266,9 @@ def _training_arguments_source() -> dict[str, TrainingField]:
                             help_text = _literal(v) or ""
         elif call is not None:
             default = _literal(call)
-        out[node.target.id] = TrainingField(node.target.id, default, " ".join(str(help_text).split()))
+        annotation = ast.unparse(node.annotation)
+        name = node.target.id
+        out[name] = TrainingField(name, default, " ".join(str(help_text).split()), annotation, _annotation_choices(annotation))
     return out
 
 

@@ -20,16 +20,17 @@ def fresh_specs():
 
 
 def test_a_default_changed_in_args_shows_up_in_the_form(fresh_specs):
-    f = next(x for x in dataclasses.fields(core_args.DataArguments) if x.name == "cutoff_len")
+    f = next(x for x in dataclasses.fields(core_args.FinetuningArguments) if x.name == "lora_rank")
+    assert "lora_rank" not in form.UI_PRESETS
     old = f.default
     try:
         f.default = 777
         form.field_spec.cache_clear()
-        assert form.build_control("cutoff_len").value == 777
+        assert form.build_control("lora_rank").value == 777
     finally:
         f.default = old
     form.field_spec.cache_clear()
-    assert form.build_control("cutoff_len").value == old
+    assert form.build_control("lora_rank").value == old
 
 
 def test_help_text_and_choices_come_from_the_metadata(fresh_specs):

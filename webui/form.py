@@ -7,10 +7,7 @@ The only values set here are the few UI presets that make the demo work out of t
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import importlib.util
-import os
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,12 +99,8 @@ def field_spec(name: str) -> FieldSpec:
         default = f.default if f.default is not dataclasses.MISSING else None
         return FieldSpec(name, kind, default, f.metadata.get("help", ""), choices, optional, "ours")
     tf = core_args.training_field(name)  # KeyError for an unknown name
-    annotation, choices = _training_annotation(name)
-    kind = _kind_from_annotation(annotation, tf.default)
-    if choices:
-        kind = "choice"
-    optional = "None" in annotation
-    return FieldSpec(name, kind, tf.default, tf.help, choices, optional, "training")
+    kind = "choice" if tf.choices else _kind_from_annotation(tf.annotation, tf.default)
+    return FieldSpec(name, kind, tf.default, tf.help, tf.choices, "None" in tf.annotation, "training")
 
 
 def known_option(name: str) -> bool:
@@ -128,49 +121,6 @@ def _kind_from_annotation(annotation: str, default: Any) -> str:
     if "int" in annotation:
         return "int"
     return "text"
-
-
-@lru_cache(maxsize=1)
-def _transformers_sources() -> dict[str, ast.Module]:
-    spec = importlib.util.find_spec("transformers")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    root = list(spec.submodule_search_locations)[0]
-    out = {}
-    for fname in ("training_args.py", "trainer_utils.py"):
-        with open(os.path.join(root, fname), encoding="utf-8") as fh:
-            out[fname] = ast.parse(fh.read())
-    return out
-
-
-def _enum_values(class_name: str) -> Optional[tuple[str, ...]]:
-    for tree in _transformers_sources().values():
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef) and node.name == class_name:
-                values = [n.value.value for n in node.body
-                          if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
-                          and isinstance(n.value.value, str)]
-                return tuple(values) or None
-    return None
-
-
-def _training_annotation(name: str) -> tuple[str, Optional[tuple[str, ...]]]:
-    """The field's annotation text and, when it names an enum (SchedulerType...), its values."""
-    tree = _transformers_sources().get("training_args.py")
-    if tree is None:
-        return "", None
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainingArguments")
-    for node in cls.body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
-            text = ast.unparse(node.annotation)
-            for part in text.replace("|", " ").replace("[", " ").replace("]", " ").replace(",", " ").split():
-                part = part.split(".")[-1]
-                if part[:1].isupper() and part not in ("None", "Optional", "Union"):
-                    values = _enum_values(part)
-                    if values:
-                        return text, values
-            return text, None
-    return "", None
 
 
 # ---------------------------------------------------------------------------- values
