@@ -111,14 +111,27 @@ def _disable_cpu_packed_4bit(model) -> None:
             module.support_avx512bf16_for_cpu = False
 
 
+def is_sequence_classifier(model) -> bool:
+    """A *ForSequenceClassification model (the reward model): its `score` head is trained in full."""
+    return type(model).__name__.endswith("ForSequenceClassification")
+
+
+def head_module_names(model) -> set[str]:
+    """The output head (last name component): never a LoRA target; trained in full on a reward model."""
+    if is_sequence_classifier(model):
+        return {"score"}
+    output = model.get_output_embeddings()
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if output is not None and module is output}
+
+
 def linear_module_names(model) -> list[str]:
     """Names (last component) of the linear layers LoRA can target, without the output layer."""
     import torch
 
     names = set()
-    output = model.get_output_embeddings()
+    heads = head_module_names(model)
     for full_name, module in model.named_modules():
-        if module is output:
+        if full_name.rsplit(".", 1)[-1] in heads:
             continue
         if isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt"):
             names.add(full_name.rsplit(".", 1)[-1])
@@ -160,11 +173,13 @@ def _freeze_all_but_last(model, n_layers: int):
     if n_layers > total:
         raise UserError(f"--freeze_trainable_layers {n_layers}: the model has only {total} layers")
     trainable = {str(i) for i in range(total - n_layers, total)}
+    # A reward model's score head starts random: it must learn whatever else is frozen.
+    heads = head_module_names(model) if is_sequence_classifier(model) else set()
     for name, param in model.named_parameters():
         parts = name.split(".")
         # Parameters of decoder layers are named ...layers.<i>...; everything else stays frozen.
         in_layer = "layers" in parts and parts[parts.index("layers") + 1] in trainable
-        param.requires_grad_(in_layer)
+        param.requires_grad_(in_layer or bool(heads & set(parts)))
     return model
 
 
@@ -192,8 +207,8 @@ def _apply_lora(model, model_args, finetuning_args, training_args, is_trainable:
 
 
 def finetuning_args_task_type(model) -> str:
-    # Sequence-classification heads (the reward model) are saved as `score` by peft's SEQ_CLS.
-    return "SEQ_CLS" if type(model).__name__.endswith("ForSequenceClassification") else "CAUSAL_LM"
+    # peft's SEQ_CLS adds the `score` head to modules_to_save: trained in full, saved with the adapter.
+    return "SEQ_CLS" if is_sequence_classifier(model) else "CAUSAL_LM"
 
 
 def load_adapter(model, adapter_path: str, is_trainable: bool = False):

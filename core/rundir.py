@@ -74,6 +74,19 @@ def append_log_row(run_dir: Path, row: dict[str, Any]) -> None:
         fh.flush()
 
 
+CHECKPOINT_DONE = "trainer_state.json"  # the Trainer writes it last: a checkpoint without it is half-saved
+
+
+def checkpoints(run_dir: Path, complete: bool = True) -> list[Path]:
+    """checkpoint-N folders by step; with complete, only those whose save finished."""
+    found = []
+    for path in Path(run_dir).glob("checkpoint-*"):
+        step = path.name.removeprefix("checkpoint-")
+        if step.isdigit() and path.is_dir() and (not complete or (path / CHECKPOINT_DONE).is_file()):
+            found.append((int(step), path))
+    return [path for _, path in sorted(found)]
+
+
 def pid_alive(pid: Optional[int]) -> bool:
     if not pid:
         return False

@@ -34,31 +34,35 @@ def setup_tokenizer_and_data(args: TrainArgs, stage: str):
 
 
 def enable_eval_if_split(training_args: Any, eval_set: Any) -> None:
-    """A validation split without an eval schedule would never be used: evaluate at each logging step."""
+    """A validation split without an eval schedule would never be used: evaluate every --eval_steps
+    steps, or at each logging step when that is not set either."""
     from transformers.trainer_utils import IntervalStrategy
 
     if eval_set is not None and training_args.eval_strategy == IntervalStrategy.NO:
         training_args.eval_strategy = IntervalStrategy.STEPS
-        training_args.eval_steps = training_args.logging_steps
+        training_args.eval_steps = training_args.eval_steps or training_args.logging_steps
         training_args.do_eval = True
 
 
 def resume_checkpoint(training_args: Any) -> Any:
     """--resume_from_checkpoint: a folder, or `last`/`true` for the newest checkpoint of output_dir."""
-    from transformers.trainer_utils import get_last_checkpoint
-
+    from core import rundir
     from core.errors import UserError
 
     value = training_args.resume_from_checkpoint
     if not value:
         return None
     if str(value).lower() in ("last", "true"):
-        last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
-        if last is None:
-            raise UserError(f"--resume_from_checkpoint {value}: no checkpoint-N folder in {training_args.output_dir}")
-        return last
+        # Only checkpoints whose save finished: a run killed while saving leaves a half-written one.
+        complete = rundir.checkpoints(Path(training_args.output_dir), complete=True)
+        if not complete:
+            raise UserError(f"--resume_from_checkpoint {value}: no complete checkpoint-N folder in {training_args.output_dir}")
+        return str(complete[-1])
     if not Path(value).is_dir():
         raise UserError(f"--resume_from_checkpoint {value}: no such checkpoint folder")
+    if not (Path(value) / rundir.CHECKPOINT_DONE).is_file():
+        raise UserError(f"--resume_from_checkpoint {value}: the checkpoint is incomplete (its save was interrupted); "
+                        "resume from an earlier checkpoint-N")
     return value
 
 
@@ -75,16 +79,28 @@ def drop_rows_after(run_dir: Path, step: int) -> None:
     tmp.replace(path)
 
 
+def count_real_tokens(training_args: Any) -> None:
+    """Count real (non-padding) tokens for tokens/s, gathered over every rank."""
+    if training_args.include_num_input_tokens_seen in (None, False, "no"):
+        training_args.include_num_input_tokens_seen = "non_padding"
+
+
 def build_trainer(args: TrainArgs, model: Any, tokenizer: Any, train_set: Any, eval_set: Any, abort: AbortSignal,
-                  collator: Any, trainer_class: Any = None, callback: Any = None, **kwargs: Any):
+                  collator: Any, trainer_class: Any = None, callback: Any = None, trainer_args: Any = None, **kwargs: Any):
+    """The Trainer (or trainer_class) with our run-directory callback.
+
+    trainer_args replaces args.training for trainers with their own config class (trl's DPOConfig),
+    which the stage builds from args.training so that every flag the user set applies.
+    """
     from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback
 
-    enable_eval_if_split(args.training, eval_set)
+    trainer_args = trainer_args or args.training
+    enable_eval_if_split(trainer_args, eval_set)
     callback = callback or RunDirCallback(Path(args.training.output_dir), abort)
     trainer = (trainer_class or Trainer)(
         model=model,
-        args=args.training,
+        args=trainer_args,
         train_dataset=train_set,
         eval_dataset=eval_set,
         data_collator=collator,
@@ -142,12 +158,12 @@ def train_and_save(trainer: Any, callback: RunDirCallback, args: TrainArgs, toke
 def train_causal_lm(args: TrainArgs, abort: AbortSignal, stage: str) -> bool:
     from core.data.collator import SFTCollator
     from core.model import load_model_for_training
+    from core.train.logits import supervised_logits_trainer
 
-    # Count real (non-padding) tokens for tokens/s, gathered over every rank.
-    if args.training.include_num_input_tokens_seen in (None, False, "no"):
-        args.training.include_num_input_tokens_seen = "non_padding"
+    count_real_tokens(args.training)
     tokenizer, _template, train_set, eval_set = setup_tokenizer_and_data(args, stage)
     model = load_model_for_training(args.model, args.finetuning, args.training)
     collator = SFTCollator(tokenizer.pad_token_id, pad_to_multiple_of=8)
-    trainer, callback = build_trainer(args, model, tokenizer, train_set, eval_set, abort, collator)
+    trainer, callback = build_trainer(args, model, tokenizer, train_set, eval_set, abort, collator,
+                                      trainer_class=supervised_logits_trainer())
     return train_and_save(trainer, callback, args, tokenizer)
