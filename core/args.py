@@ -417,7 +417,7 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     # run.yaml records what was asked (fp16 stays on), not this machine's fallbacks.
     config = {k: v for k, v in values.items() if v != parser.get_default(k) or k in ("stage", "output_dir")}
     _check_hardware(values)
-    _check_values(values)
+    check_values(values)
     objs = []
     for cls in parser.dataclass_types:
         keys = {f.name for f in dataclasses.fields(cls) if f.init}
@@ -450,7 +450,8 @@ def _check_hardware(values: dict[str, Any]) -> None:
         values["bf16"] = False
 
 
-def _check_values(values: dict[str, Any]) -> None:
+def check_values(values: dict[str, Any]) -> None:
+    """Refuse impossible values by flag name; reads a plain dict, so the UI checks with it too."""
     for name in POSITIVE_FIELDS:
         value = values.get(name)
         if value is not None and value <= 0:

@@ -74,7 +74,8 @@ def test_only_changed_options_are_sent_and_bools_read_like_the_cli():
     argv = command.build_argv(command.LaunchSpec(config))
     assert "--do_train" in argv and argv[argv.index("--do_train") + 1].startswith("--")
     assert argv[argv.index("--double_quantization") + 1] == "false"
-    assert "--cutoff_len" not in argv  # equal to the schema's default: not repeated
+    assert "--lora_rank" not in argv  # equal to the schema's default: not repeated
+    assert "--cutoff_len" in argv  # a demo preset that differs from the default: sent
     assert "--max_samples" not in argv  # empty optional: not sent
 
 

@@ -23,8 +23,10 @@ def _fake_run(path, state="finished", launch=None, steps=3):
 def test_resume_relaunches_the_launcher_command_with_the_checkpoint(tmp_path):
     argv = ["/venv/bin/accelerate", "launch", "--num_processes", "1", "launch.py", "train", "--output_dir", "saves/r"]
     run = _fake_run(tmp_path / "r", "aborted", {"command": shlex.join(argv), "argv": argv})
-    (run / "checkpoint-2").mkdir()
-    (run / "checkpoint-10").mkdir()
+    for name in ("checkpoint-2", "checkpoint-10"):
+        (run / name).mkdir()
+        (run / name / rundir.CHECKPOINT_DONE).write_text("{}")  # a complete save
+    (run / "checkpoint-12").mkdir()  # a save cut short: never offered for Resume
     ckpt = runs.last_checkpoint(run)
     assert ckpt.name == "checkpoint-10"
     resumed = runs.resume_argv(run, ckpt)

@@ -60,6 +60,25 @@ def config_from_form(values: dict[str, Any], extra_yaml: str = "") -> dict[str, 
     return config
 
 
+def check_config(config: dict[str, Any], dataset_dir: Path) -> None:
+    """The trainer's light refusals, run before Start creates a run folder or a process.
+
+    The same functions as the trainer's (values by flag name, the model folder, dataset names
+    and their shape for the stage), so the UI and the CLI refuse alike; nothing heavy is imported.
+    """
+    from core.args import check_values
+    from core.data.registry import check_stage, get_spec
+    from core.model import check_model_dir
+
+    check_values(dict(config))
+    model = Path(str(config.get("model_name_or_path") or ""))
+    check_model_dir(str(model if model.is_absolute() else ROOT / model))
+    data = Path(str(config.get("dataset_dir") or dataset_dir))
+    data = data if data.is_absolute() else ROOT / data
+    for name in [n.strip() for n in str(config.get("dataset") or "").split(",") if n.strip()]:
+        check_stage(get_spec(data, name), str(config.get("stage") or "sft"))
+
+
 def parse_extra(text: str) -> dict[str, Any]:
     import yaml
 

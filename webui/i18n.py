@@ -386,6 +386,7 @@ STRINGS.update({
     "chat.send": ("Send", "发送"),
     "chat.stop": ("Stop", "停止"),
     "chat.stopped": ("Stopped.", "已停止。"),
+    "chat.generating": ("Generating… (Stop ends the answer)", "正在生成…（点击停止可结束回答）"),
     "chat.regenerate": ("Regenerate", "重新生成"),
     "chat.clear": ("Clear", "清空"),
     "chat.settings": ("System prompt and generation settings", "系统提示词与生成参数"),

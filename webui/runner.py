@@ -3,10 +3,15 @@
 One Runner per app server (not per browser tab): every browser session of the same server sees
 the same active run and the same queue, and the UI says so. Runs are started as a new session
 (process group) with an argument list, never a shell string; their stdout and stderr go to the
-run's console.log. Abort signals the whole group (every rank): SIGTERM, a grace period in which
-the trainer saves a checkpoint, then SIGKILL. A run found alive on disk when the app starts
-(an earlier app process started it) is re-attached: it can be watched and aborted, and the
-queue waits for it.
+run's console.log. Abort signals every process of the run: SIGTERM, a grace period in which
+the trainer saves a checkpoint, then SIGKILL, all within ABORT_GRACE_S + a moment. A run found
+alive on disk when the app starts (an earlier app process started it) is re-attached: it can
+be watched and aborted, and the queue waits for it.
+
+"Every process of the run" is more than the launcher's process group: torchrun starts each rank
+in a session of its own, so a rank would survive killpg(launcher) and be orphaned by a SIGKILL of
+the launcher. Each run's environment carries TUNEFORGE_RUN_ID (recorded in launch.json), which
+every process it spawns inherits; the runner finds the ranks by it.
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ from typing import Any, Callable, Optional
 from core import rundir
 from core.errors import UserError
 
-ABORT_GRACE_S = 60.0  # time the trainer gets to save a checkpoint after SIGTERM
+# Time the trainer gets to save a checkpoint after SIGTERM. The promise is "no process of the run
+# left 5 s after Abort"; a save still running then is cut short, and the half-written
+# checkpoint is skipped by Resume (core.rundir.complete_checkpoints).
+ABORT_GRACE_S = 3.5
 POLL_S = 0.5
+RUN_ID_ENV = "TUNEFORGE_RUN_ID"
 
 
 @dataclass
@@ -51,6 +60,7 @@ class ActiveRun:
     proc: Optional[subprocess.Popen] = None  # None: re-attached, started by an earlier app process
     started: float = field(default_factory=time.time)
     aborting: bool = False
+    run_id: Optional[str] = None  # TUNEFORGE_RUN_ID of its processes (None: a run started elsewhere)
 
 
 def group_alive(pgid: int) -> bool:
@@ -75,6 +85,52 @@ def group_alive(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] != "Z":
             return True
     return False
+
+
+def _proc_stat(pid: str) -> Optional[list[str]]:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _has_run_id(pid: str, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return marker in fh.read().split(b"\0")
+    except OSError:  # gone, or another user's process
+        return False
+
+
+def run_processes(pgid: int, run_id: Optional[str]) -> list[int]:
+    """Live (non-zombie) processes of a run: its launcher's group and every process carrying its id."""
+    if not os.path.isdir("/proc"):
+        return [pgid] if group_alive(pgid) else []
+    marker = f"{RUN_ID_ENV}={run_id}".encode() if run_id else None
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _proc_stat(entry)
+        if fields is None or fields[0] in ("Z", "X"):
+            continue
+        if int(fields[2]) == pgid or (marker is not None and _has_run_id(entry, marker)):
+            found.append(int(entry))
+    return found
+
+
+def signal_run(pgid: int, run_id: Optional[str], sig: int) -> None:
+    """Send sig to every process of the run (its group first, then the ranks in sessions of their own)."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+    for pid in run_processes(pgid, run_id):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 class Runner:
@@ -114,9 +170,11 @@ class Runner:
             if info.state not in rundir.ACTIVE_STATES:
                 continue
             pgid = info.launch.get("pgid") or info.launch.get("pid")
-            if pgid and group_alive(int(pgid)):
+            run_id = info.launch.get("run_id")
+            if pgid and (group_alive(int(pgid)) or run_processes(int(pgid), run_id)):
                 with self._lock:
-                    self._active = ActiveRun(info.path, int(pgid), None, float(info.launch.get("start_time") or time.time()))
+                    self._active = ActiveRun(info.path, int(pgid), None, float(info.launch.get("start_time") or time.time()),
+                                             run_id=run_id)
                 return info.path
         return None
 
@@ -149,6 +207,8 @@ class Runner:
         env = dict(os.environ if self.env is None else self.env)
         env["TUNEFORGE_CONSOLE_CAPTURED"] = "1"
         env.setdefault("PYTHONUNBUFFERED", "1")
+        run_id = uuid.uuid4().hex
+        env[RUN_ID_ENV] = run_id
         console = open(run_dir / rundir.CONSOLE_LOG, "ab")
         try:
             console.write(f"$ {shlex.join(request.argv)}\n".encode())
@@ -166,9 +226,9 @@ class Runner:
         # The trainer keeps these and adds its own (trainer_argv, trainer_pid, world_size).
         rundir.update_launch(run_dir, pid=proc.pid, pgid=proc.pid, argv=list(request.argv),
                              command=shlex.join(request.argv),
-                             start_time=now, cwd=str(self.cwd))
+                             start_time=now, cwd=str(self.cwd), run_id=run_id)
         rundir.write_status(run_dir, "starting", None, pid=proc.pid)
-        self._active = ActiveRun(run_dir, proc.pid, proc, now)
+        self._active = ActiveRun(run_dir, proc.pid, proc, now, run_id=run_id)
         self._notify("started", run_dir)
 
     def abort(self, run_dir: Optional[Path] = None, grace_s: float = ABORT_GRACE_S) -> str:
@@ -188,23 +248,21 @@ class Runner:
         return "aborting"
 
     def _terminate(self, active: ActiveRun, grace_s: float) -> None:
-        try:
-            os.killpg(active.pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+        signal_run(active.pgid, active.run_id, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
             if active.proc is not None:
                 active.proc.poll()  # reap our direct child so it is not left a zombie
-            if not group_alive(active.pgid):
+            if not self._alive(active):
                 return
-            time.sleep(0.2)
-        try:
-            os.killpg(active.pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
+            time.sleep(0.1)
+        signal_run(active.pgid, active.run_id, signal.SIGKILL)
         if active.proc is not None:
             active.proc.wait(timeout=10)
+
+    @staticmethod
+    def _alive(active: ActiveRun) -> bool:
+        return group_alive(active.pgid) or bool(run_processes(active.pgid, active.run_id))
 
     def remove_queued(self, request_id: str) -> bool:
         with self._lock:
@@ -241,7 +299,7 @@ class Runner:
                 return
             if active.proc is not None and active.proc.poll() is None:
                 return
-            if group_alive(active.pgid):
+            if self._alive(active):
                 return  # the launcher is gone but a rank still runs (saving a checkpoint)
             self._finish(active)
             self._active = None

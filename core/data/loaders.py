@@ -44,6 +44,8 @@ def data_files(path: Path) -> list[Path]:
     """
     if path.is_file():
         return [path]
+    if not path.is_dir():
+        raise UserError(f"{path} does not exist or is not a readable file; pick the file again")
     files = []
     for p in sorted(path.rglob("*")):
         rel = p.relative_to(path)

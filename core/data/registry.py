@@ -12,6 +12,7 @@ Light imports only: the web UI reads the registry at start.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
 import logging
@@ -568,14 +569,33 @@ def _place_file(dataset_dir: Path, src: Path, target_name: str, sha1: str, info:
     raise UserError(f"no free file name for {target_name} in {dataset_dir}; remove old copies")
 
 
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+TEMP_PREFIXES = (".upload-", ".dataset_info-")
+
+
+def _disk_full(err: OSError, what: str, where: Path) -> UserError:
+    return UserError(f"disk full: could not write {what} in {where} ({err.strerror}); {INFO_FILE} and the dataset files "
+                     "are unchanged; free some space and register again")
+
+
 def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=dst.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIXES[0], dir=dst.parent)
+    except OSError as err:
+        if err.errno in DISK_FULL_ERRNOS:
+            raise _disk_full(err, f"a copy of {src.name}", dst.parent) from None
+        raise
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, dst)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno in DISK_FULL_ERRNOS:
+            raise _disk_full(err, f"a copy of {src.name}", dst.parent) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -585,15 +605,23 @@ def _write_info(dataset_dir: Path, info: dict) -> None:
     """Rewrite dataset_info.json atomically: temp file in the same dir, fsync, rename."""
     dataset_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(info, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".dataset_info-", suffix=".tmp", dir=dataset_dir)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIXES[1], suffix=".tmp", dir=dataset_dir)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dataset_dir / INFO_FILE)
+    except OSError as err:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if err.errno in DISK_FULL_ERRNOS:
+            raise _disk_full(err, f"the new {INFO_FILE}", dataset_dir) from None
+        raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(dataset_dir)
 
@@ -608,6 +636,13 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _remove_stale_temps(dataset_dir: Path) -> None:
+    """Temp files of a registration that was killed: every writer holds the lock, so under it they are orphans."""
+    for entry in dataset_dir.iterdir():
+        if entry.name.startswith(TEMP_PREFIXES) and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+
+
 @contextmanager
 def _registry_lock(dataset_dir: Path) -> Iterator[None]:
     from filelock import FileLock, Timeout
@@ -616,6 +651,7 @@ def _registry_lock(dataset_dir: Path) -> Iterator[None]:
     lock = FileLock(str(dataset_dir / LOCK_FILE), timeout=LOCK_TIMEOUT_S)
     try:
         with lock:
+            _remove_stale_temps(dataset_dir)
             yield
     except Timeout:
         raise UserError(

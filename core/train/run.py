@@ -7,6 +7,7 @@ console.log.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -156,11 +157,14 @@ def run_stage(args: TrainArgs, run_dir: Path) -> int:
         print(f"[tuneforge] error: {err}", file=sys.stderr, flush=True)
         return 2
     except BaseException as err:  # noqa: BLE001 - a crash must still end the run as failed
-        line = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}".strip()
-        if isinstance(err, MemoryError) or "out of memory" in str(err).lower():
-            line = f"out of memory ({line}); lower --per_device_train_batch_size or --cutoff_len, or use --quantization_bit 4"
+        line = crash_line(err)
+        if main and disk_full(err, run_dir):
+            line = disk_full_line(run_dir, line)
         if main:
-            rundir.write_status(run_dir, "failed", error=line)
+            try:
+                rundir.write_status(run_dir, "failed", error=line)
+            except OSError as status_err:  # still no room: the UI reads the line from console.log instead
+                print(f"[tuneforge] could not write status.json: {status_err}", file=sys.stderr, flush=True)
         traceback.print_exc()
         print(f"[tuneforge] error: {line}", file=sys.stderr, flush=True)
         return 1
@@ -170,6 +174,46 @@ def run_stage(args: TrainArgs, run_dir: Path) -> int:
         if args.finetuning.plot_loss:
             write_plot(run_dir)
     return 0 if finished else 130
+
+
+OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+DISK_FULL_MARKERS = ("no space left on device", "disk quota exceeded", "file too large", "storagefull")
+
+
+def crash_line(err: BaseException) -> str:
+    """One line saying why the trainer crashed; out-of-memory says what to lower."""
+    text = str(err).strip()
+    line = f"{type(err).__name__}: {text.splitlines()[0] if text else ''}".strip().rstrip(":")
+    if isinstance(err, MemoryError) or any(m in text.lower() for m in OOM_MARKERS):
+        line = (f"out of memory ({line[:300]}); lower --per_device_train_batch_size, --cutoff_len or --lora_rank, "
+                "or use --quantization_bit 4")
+    return line
+
+
+def disk_full(err: BaseException, run_dir: Path) -> bool:
+    """A write failed for lack of space (the error says so, or the run's disk is full now)."""
+    chain = [err, err.__cause__, err.__context__]
+    if any(isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS for e in chain):
+        return True
+    if any(m in str(e).lower() for e in chain if e is not None for m in DISK_FULL_MARKERS):
+        return True
+    # torch.save reports only "file write failed": look at the disk itself.
+    try:
+        return "write" in str(err).lower() and shutil.disk_usage(run_dir).free < 1 << 20
+    except OSError:
+        return False
+
+
+def disk_full_line(run_dir: Path, line: str) -> str:
+    """Free the half-written checkpoint (so the run folder can record why) and say what is intact."""
+    removed = [p.name for p in rundir.checkpoints(run_dir, complete=False) if not (p / rundir.CHECKPOINT_DONE).is_file()]
+    for name in removed:
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    kept = rundir.checkpoints(run_dir, complete=True)
+    saved = f"{kept[-1].name} is intact (resume from it)" if kept else "no earlier checkpoint exists"
+    dropped = f"; the half-written {', '.join(removed)} was removed" if removed else ""
+    return f"disk full while writing to {run_dir} ({line[:200]}){dropped}; {saved}; free some space and resume"
 
 
 def write_plot(run_dir: Path) -> None:
@@ -206,7 +250,12 @@ class ConsoleTee:
             if not chunk:
                 break
             os.write(original, chunk)
-            self.file.write(chunk)
+            try:
+                self.file.write(chunk)
+            except OSError:
+                # Disk full: keep draining the pipe (else the trainer blocks on its next print);
+                # the terminal still gets every line and the file resumes once there is room.
+                pass
         os.close(read_end)
 
     def close(self) -> None:

@@ -286,7 +286,13 @@ def render_preview(ctx: AppContext, name: Optional[str], model: str, template_na
     from core.data.registry import load_records
     from core.data.templates import get_template
 
-    tokenizer = AutoTokenizer.from_pretrained(str(resolve_path(model)))
+    from core.model import check_model_dir
+
+    folder = check_model_dir(str(resolve_path(model or "")))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot load a tokenizer from '{model}': {str(err).strip().splitlines()[0]}") from None
     template = get_template(None if template_name in (None, "", NONE) else template_name, tokenizer)
     records = load_records(ctx.dataset_dir, name, max_samples=PREVIEW_SAMPLE_CAP)
     lengths, blocks = [], []

@@ -9,7 +9,6 @@ resume it from its last checkpoint, delete it (after a confirmation), or chat wi
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import shutil
 import time
@@ -65,12 +64,9 @@ def run_table(ctx: AppContext) -> list[list[Any]]:
 
 
 def last_checkpoint(run_dir: Path) -> Optional[Path]:
-    found = []
-    for path in run_dir.glob("checkpoint-*"):
-        m = re.fullmatch(r"checkpoint-(\d+)", path.name)
-        if m and path.is_dir():
-            found.append((int(m.group(1)), path))
-    return max(found)[1] if found else None
+    """The newest checkpoint whose save finished (a killed save leaves a half-written one)."""
+    found = rundir.checkpoints(run_dir, complete=True)
+    return found[-1] if found else None
 
 
 def resume_argv(run_dir: Path, checkpoint: Path) -> list[str]:

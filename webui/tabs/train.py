@@ -9,7 +9,9 @@ watch of the live run from it (demo.load).
 from __future__ import annotations
 
 import html
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -119,11 +121,35 @@ def queue_rows(ctx: AppContext) -> list[list[Any]]:
     return [[i + 1, q.name, display_path(q.run_dir)] for i, q in enumerate(ctx.runner.queue())]
 
 
+_FIGURES: "OrderedDict[tuple, Any]" = OrderedDict()
+_FIGURES_LOCK = threading.Lock()
+
+
+def shared_figure(watch: Watch, chart_opts: tuple[bool, bool]):
+    """The loss chart of a run at its current rows, built once for every session watching it.
+
+    Building a plotly figure costs ~40 ms; five browsers watching one run would otherwise build
+    the same one five times per logged step. Sessions that read the same log hold equal rows.
+    """
+    from core.plots import loss_figure
+
+    last = watch.rows[-1] if watch.rows else {}
+    key = (watch.run_dir, len(watch.rows), last.get("step"), last.get("loss"), chart_opts)
+    with _FIGURES_LOCK:
+        if key in _FIGURES:
+            _FIGURES.move_to_end(key)
+            return _FIGURES[key]
+    figure = loss_figure(watch.rows, smooth=chart_opts[0], log_scale=chart_opts[1])
+    with _FIGURES_LOCK:
+        _FIGURES[key] = figure
+        while len(_FIGURES) > 16:
+            _FIGURES.popitem(last=False)
+    return figure
+
+
 def tick(ctx: AppContext, watch: Optional[Watch], smooth: bool, log_scale: bool, lang: str):
     """One timer tick: new rows and console lines of the watched run, the queue, the timer."""
     import gradio as gr
-
-    from core.plots import loss_figure
 
     watch = watch if isinstance(watch, Watch) else Watch()
     active = ctx.runner.active
@@ -148,7 +174,7 @@ def tick(ctx: AppContext, watch: Optional[Watch], smooth: bool, log_scale: bool,
         chart_opts = (bool(smooth), bool(log_scale))
         if len(watch.rows) != watch.shown_rows or chart_opts != watch.chart_opts:
             watch.shown_rows, watch.chart_opts = len(watch.rows), chart_opts
-            outputs["plot"] = loss_figure(watch.rows, smooth=smooth, log_scale=log_scale)
+            outputs["plot"] = shared_figure(watch, chart_opts)
         if len(watch.console) != watch.shown_console or new_lines:
             watch.shown_console = len(watch.console)
             outputs["console"] = "\n".join(watch.console)
@@ -379,6 +405,7 @@ def _wire(ctx: AppContext, c: dict[str, Any], fields: dict[str, Any], lang) -> N
     def do_start(lang_value, watch, extra, nproc, accel, *values):
         try:
             spec = launch_spec(ctx, values, extra, nproc, accel)
+            command.check_config(spec.config, ctx.dataset_dir)
             model = resolve_path(str(spec.config["model_name_or_path"]))
             if model == ctx.demo_model.resolve() and not ctx.demo.ready():
                 raise UserError(t(lang_value, "train.demo_not_ready"))

@@ -1,0 +1,133 @@
+"""Load and restarts, in real browsers against real app processes.
+
+- Five sessions watch one live run: each sees every logged step, and the app's own CPU time
+  stays small next to the trainer's (utime+stime from /proc, no wall-clock assertions).
+- The app killed and started again while a run trains: the run goes on, and the new app
+  re-attaches it (watch and Abort work).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from core import rundir
+from tests.e2e.test_webui_e2e import points, run_dir_of, setup_run, status_text, wait_until
+from tests.reliability.conftest import read_status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+STEPS_JS = """() => {
+  const el = document.querySelector('#train-plot .js-plotly-plot') || document.querySelector('#train-plot [data-testid="plotly"]');
+  return el && el.data && el.data[0] && el.data[0].x ? Array.from(el.data[0].x) : [];
+}"""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def tree(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, stack = set(), [pid]
+    while stack:
+        p = stack.pop()
+        found.add(p)
+        stack += children.get(p, [])
+    return found
+
+
+def open_page(browser, app):
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app.url)
+    page.wait_for_selector("#tf-ready [data-ready]", state="attached")
+    return context, page
+
+
+def test_five_sessions_watch_one_run_and_the_app_stays_light(apps, browser, demo_model):
+    app = apps.start(demo_model, "--no_demo_build")
+    sessions = [open_page(browser, app)]
+    steps = 30
+    setup_run(sessions[0][1], steps)
+    run_dir = run_dir_of(sessions[0][1], app)
+    app_cpu_start = cpu_seconds(app.proc.pid)
+    pages = [sessions[0][1]]
+    pages[0].locator("#train-start").click()
+    wait_until(pages[0], lambda: (run_dir / "launch.json").exists(), 30, "the run to start")
+    launcher = rundir.read_json(run_dir / "launch.json")["pid"]
+    # Four more browsers open the page while the run is live (before its first step is logged).
+    sessions += [open_page(browser, app) for _ in range(4)]
+    pages = [page for _, page in sessions]
+    # From here on: five sessions watching. Page loads are a one-off cost, not watching.
+    loaded_cpu = cpu_seconds(app.proc.pid) - app_cpu_start
+    app_cpu_start = cpu_seconds(app.proc.pid)
+    trainer_start = sum(cpu_seconds(p) for p in tree(launcher) - {app.proc.pid})
+    launcher = rundir.read_json(run_dir / "launch.json")["pid"]
+    trainer_cpu: dict[int, float] = {}
+    while read_status(run_dir).get("state") in ("starting", "running", None):
+        for pid in tree(launcher) - {app.proc.pid}:
+            try:
+                trainer_cpu[pid] = cpu_seconds(pid)
+            except OSError:
+                pass
+        pages[0].wait_for_timeout(250)  # keeps every page's events flowing while we sample
+    app_cpu = cpu_seconds(app.proc.pid) - app_cpu_start
+    assert read_status(run_dir)["state"] == "finished", (run_dir / "console.log").read_text()[-2000:]
+    expected = list(range(1, steps + 1))
+    for i, page in enumerate(pages):
+        wait_until(page, lambda: page.evaluate(STEPS_JS) == expected, 30, f"session {i} to show every step")
+    trainer = sum(trainer_cpu.values()) - trainer_start
+    print(f"app CPU {app_cpu:.2f} s, trainer CPU {trainer:.2f} s while 5 sessions watched {steps} steps "
+          f"(4 page loads: {loaded_cpu:.2f} s of app CPU)")
+    assert trainer > 0 and app_cpu < 0.5 * trainer, (app_cpu, trainer)
+    for context, _ in sessions:
+        context.close()
+
+
+def test_restarting_the_app_while_a_run_trains_keeps_and_reattaches_it(apps, browser, demo_model, tmp_path):
+    first = apps.start(demo_model, "--no_demo_build", base=tmp_path / "first")
+    context, page = open_page(browser, first)
+    setup_run(page, 400)
+    run_dir = run_dir_of(page, first)
+    page.locator("#train-start").click()
+    wait_until(page, lambda: len(rundir.read_log_rows(run_dir)) >= 2, 240, "two logged steps")
+    context.close()
+    first.stop(signal.SIGKILL)  # the app dies; its run is in a session of its own
+    rows_at_kill = len(rundir.read_log_rows(run_dir))
+
+    second = apps.start(demo_model, "--no_demo_build", base=tmp_path / "second", saves=first.saves, data=first.data)
+    deadline = time.time() + 60
+    while len(rundir.read_log_rows(run_dir)) <= rows_at_kill and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(rundir.read_log_rows(run_dir)) > rows_at_kill, "the run kept training while the app was down"
+    assert rundir.run_info(run_dir).state == "running"
+    context, page = open_page(browser, second)
+    wait_until(page, lambda: run_dir.name in status_text(page), 30, "the new app to show the live run")
+    wait_until(page, lambda: points(page) >= rows_at_kill, 30, "the chart of the re-attached run")
+    before = points(page)
+    wait_until(page, lambda: points(page) > before, 60, "new points streamed by the new app")
+    page.locator("#train-abort").click()  # the new app controls a run it did not start
+    wait_until(page, lambda: "aborted" in status_text(page), 60, "the aborted state")
+    launch = json.loads((run_dir / "launch.json").read_text())
+    from webui.runner import run_processes
+
+    wait_until(page, lambda: not run_processes(launch["pgid"], launch.get("run_id")), 10, "every process of the run to end")
+    context.close()
