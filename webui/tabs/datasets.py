@@ -23,11 +23,24 @@ ALPACA_KEYS = ("prompt", "query", "response", "history", "system", "chosen", "re
 PREVIEW_SAMPLE_CAP = 2000  # records tokenized for the length histogram
 
 
-def dataset_table(ctx: AppContext) -> list[list[Any]]:
-    from core.data.registry import check_dataset, load_registry
+# (dataset dir, name, entry, file stat) -> (records, sha1 status): checking reads every record,
+# so a page load re-checks only the datasets whose entry or file changed since the last look.
+_CHECKED: dict[tuple, tuple[Any, str]] = {}
 
-    rows = []
-    for name, spec in sorted(load_registry(ctx.dataset_dir).items()):
+
+def _file_stamp(path: Path) -> tuple:
+    try:
+        st = path.stat()
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:
+        return ()
+
+
+def _checked(ctx: AppContext, name: str, spec: Any) -> tuple[Any, str]:
+    from core.data.registry import check_dataset
+
+    key = (str(ctx.dataset_dir), name, repr(spec), _file_stamp(ctx.dataset_dir / (spec.file_name or "")))
+    if key not in _CHECKED:
         try:
             report = check_dataset(ctx.dataset_dir, name, max_errors=1)
             records, sha1 = report.records, report.sha1_status
@@ -35,6 +48,16 @@ def dataset_table(ctx: AppContext) -> list[list[Any]]:
                 sha1 = f"{sha1}; {report.errors[0]}"
         except UserError as err:
             records, sha1 = None, str(err)
+        _CHECKED[key] = (records, sha1)
+    return _CHECKED[key]
+
+
+def dataset_table(ctx: AppContext) -> list[list[Any]]:
+    from core.data.registry import load_registry
+
+    rows = []
+    for name, spec in sorted(load_registry(ctx.dataset_dir).items()):
+        records, sha1 = _checked(ctx, name, spec)
         rows.append([name, spec.shape, "" if records is None else records, spec.location, sha1])
     return rows
 

@@ -23,7 +23,7 @@ from webui.context import AppContext, display_path, resolve_path
 from webui.i18n import I18N, t
 from webui.runner import RunRequest
 
-TICK_S = 0.5
+TICK_S = 1.0  # a logged step reaches the chart within ~1 s; each tick costs app CPU per session
 CONSOLE_LINES = 400
 FORM_FIELDS: tuple[str, ...] = form.TOP_FIELDS + tuple(n for group in form.GROUPS.values() for n in group)
 DROPDOWN_TEXT_FIELDS = ("model_name_or_path", "adapter_name_or_path")
@@ -46,6 +46,8 @@ class Watch:
     queue_sig: Any = None
     shown_rows: int = -1
     shown_console: int = -1
+    shown_status: Optional[str] = None
+    timer_on: Optional[bool] = None
     chart_opts: Any = None
 
     @classmethod
@@ -178,14 +180,19 @@ def tick(ctx: AppContext, watch: Optional[Watch], smooth: bool, log_scale: bool,
         if len(watch.console) != watch.shown_console or new_lines:
             watch.shown_console = len(watch.console)
             outputs["console"] = "\n".join(watch.console)
-    outputs["status"] = status_markdown(watch, lang)
+    # Send only what changed: every output of every tick is encoded and sent to each session.
+    status = status_markdown(watch, lang)
+    if status != watch.shown_status:
+        watch.shown_status = outputs["status"] = status
     sig = [q.id for q in ctx.runner.queue()]
     if sig != watch.queue_sig:
         watch.queue_sig = sig
         outputs["queue"] = queue_rows(ctx)
         outputs["queue_pick"] = gr.Dropdown(choices=[(q.name, q.id) for q in ctx.runner.queue()], value=None)
     keep = ctx.runner.busy() or (watch.run_dir is not None and not watch.final)
-    outputs["timer"] = gr.Timer(active=keep)
+    if keep != watch.timer_on:
+        watch.timer_on = keep
+        outputs["timer"] = gr.Timer(active=keep)
     return watch, outputs
 
 
