@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any, Optional
 
 from core import rundir
@@ -305,7 +304,7 @@ def _wire(ctx: AppContext, holder: ChatModel, c: dict[str, Any], lang, chat_targ
             base_history = _close_turn(list(base_history or [])) + [dict(history[-1])]
         stop = holder.new_stop(key)
         session = holder.session
-        status = status_text(lang_value)  # replaces a "Stopped." or an error of the previous answer
+        status = t(lang_value, "chat.generating")  # replaces a "Stopped." or an error of the previous answer
         try:
             if session is None:
                 raise UserError(t(lang_value, "chat.load_first"))
@@ -331,6 +330,7 @@ def _wire(ctx: AppContext, holder: ChatModel, c: dict[str, Any], lang, chat_targ
                         status = gr.skip()
                 if stop.is_set():
                     break
+            status = status_text(lang_value)
             if stop.is_set() and holder._stops.get(key) is stop:
                 status = t(lang_value, "chat.stopped")  # by Stop (a new message replaces the event)
         except UserError as err:
@@ -360,11 +360,13 @@ def _wire(ctx: AppContext, holder: ChatModel, c: dict[str, Any], lang, chat_targ
 
     add_io = ([c["message"], c["history"], c["base_history"], c["side"]],
               [c["message"], c["history"], c["base_history"], c["bot"], c["base_bot"]])
+    # The streamed text is the progress indicator; an overlay on the outputs would shift the page under the cursor.
+    respond_opts = dict(concurrency_id="chat-generate", concurrency_limit=4, show_progress="hidden")
     for trigger in (c["send"].click, c["message"].submit):
         # A new message first stops this browser's running answer, then adds the turn and answers.
         trigger(stop_current, None, None, queue=False) \
             .then(add_message, *add_io, queue=False) \
-            .then(respond, *respond_io, concurrency_id="chat-generate", concurrency_limit=4)
+            .then(respond, *respond_io, **respond_opts)
 
     c["stop"].click(stop_current, None, None, queue=False)
 
@@ -378,7 +380,7 @@ def _wire(ctx: AppContext, holder: ChatModel, c: dict[str, Any], lang, chat_targ
     c["regenerate"].click(stop_current, None, None, queue=False) \
         .then(regenerate, [c["history"], c["base_history"]], [c["history"], c["base_history"], c["bot"], c["base_bot"]],
               queue=False) \
-        .then(respond, *respond_io, concurrency_id="chat-generate", concurrency_limit=4)
+        .then(respond, *respond_io, **respond_opts)
 
     def clear():
         return [], [], [], [], ""
