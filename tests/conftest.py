@@ -49,6 +49,25 @@ def demo_model() -> Path:
     return Path(build_demo_model(out_dir=str(ROOT / "data" / "models" / "demo"), data_dir=str(ROOT / "data")))
 
 
+# The demo SFT run: on the demo model these settings take the loss from ~7.8 to ~0.7 and make
+# the adapter answer the identity questions with their training answers (measured, see README).
+DEMO_SFT_FLAGS = [
+    "--do_train", "--template", "llama2", "--dataset", "demo_sft", "--cutoff_len", "256",
+    "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--num_train_epochs", "6",
+    "--logging_steps", "8", "--seed", "0",
+]
+
+
+@pytest.fixture(scope="session")
+def demo_sft_run(demo_model, tmp_path_factory) -> Path:
+    """One real demo SFT run through `launch.py train`, shared by every test that needs an adapter."""
+    out = tmp_path_factory.mktemp("demo_sft") / "sft"
+    result = run_cli(["train", "--model_name_or_path", str(demo_model), "--dataset_dir", str(ROOT / "data"),
+                      "--output_dir", str(out), *DEMO_SFT_FLAGS])
+    assert result.returncode == 0, result.output[-3000:]
+    return out
+
+
 @pytest.fixture
 def dataset_dir(tmp_path: Path) -> Path:
     """A private copy of the bundled datasets, so a test may register or break files freely."""

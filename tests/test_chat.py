@@ -23,21 +23,9 @@ TEMPLATES = ("default", "alpaca", "vicuna", "llama2", "chatml", "auto")
 # ---------------------------------------------------------------------------- fixtures
 
 
-def train_demo_adapter(model: Path, data: Path, out: Path) -> Path:
-    """The demo SFT run of tests/test_train.py (LoRA on all linear layers, lr 3e-3, 6 epochs, llama2)."""
-    result = run_cli([
-        "train", "--model_name_or_path", str(model), "--dataset_dir", str(data), "--output_dir", str(out),
-        "--do_train", "--template", "llama2", "--dataset", "demo_sft", "--cutoff_len", "256",
-        "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--num_train_epochs", "6",
-        "--logging_steps", "8", "--seed", "0",
-    ])
-    assert result.returncode == 0, result.output[-3000:]
-    return out
-
-
 @pytest.fixture(scope="module")
-def sft_run(demo_model, tmp_path_factory) -> Path:
-    return train_demo_adapter(demo_model, ROOT / "data", tmp_path_factory.mktemp("chat") / "sft")
+def sft_run(demo_sft_run) -> Path:
+    return demo_sft_run  # the shared demo SFT run of tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +123,6 @@ def test_chat_prompt_is_the_training_encoding_of_the_same_conversation(demo_mode
 def test_stream_yields_growing_text_and_stops_on_the_event(session):
     stop = threading.Event()
     seen = []
-    started = time.time()
     for text in stream_reply(session, ask("Tell me a very long story."), stop_event=stop, max_new_tokens=1000,
                              temperature=5.0, top_p=1.0, top_k=0, seed=1):
         seen.append(text)
@@ -143,7 +130,6 @@ def test_stream_yields_growing_text_and_stops_on_the_event(session):
             stop.set()
     assert 4 <= len(seen) <= 8, "generation goes on for at most a token or two after Stop"
     assert all(b.startswith(a) for a, b in zip(seen, seen[1:])), "each yield extends the text so far"
-    assert time.time() - started < 60
     # The model is free again at once: the next answer does not wait for the stopped one.
     assert generate_text(session, ask("Who are you?"), do_sample=False, max_new_tokens=4)
 

@@ -57,14 +57,8 @@ def test_seed_command_verbatim_leaves_a_loadable_adapter(demo_model, dataset_dir
     assert sorted(model.peft_config["default"].target_modules) == ["q_proj", "v_proj"]
 
 
-def test_lora_sft_lowers_the_loss_and_reproduces_a_training_answer(demo_model, dataset_dir, tmp_path):
-    out = tmp_path / "sft"
-    result = run_cli(train_argv(
-        demo_model, dataset_dir, out, "--dataset", "demo_sft", "--cutoff_len", "256",
-        "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--num_train_epochs", "6",
-        "--logging_steps", "8", "--seed", "0",
-    ))
-    assert result.returncode == 0, result.output[-3000:]
+def test_lora_sft_lowers_the_loss_and_reproduces_a_training_answer(demo_model, demo_sft_run):
+    out = demo_sft_run  # `launch.py train` with DEMO_SFT_FLAGS (tests/conftest.py)
     losses = [r["loss"] for r in rows(out) if r.get("loss") is not None]
     assert len(losses) >= 10
     assert losses[-1] < 0.25 * losses[0], losses
@@ -72,7 +66,7 @@ def test_lora_sft_lowers_the_loss_and_reproduces_a_training_answer(demo_model, d
     from core.chat import generate_text, load_chat_model
 
     session = load_chat_model(str(demo_model), str(out), template="llama2")
-    records = json.loads((dataset_dir / "demo_sft.json").read_text())
+    records = json.loads((ROOT / "data" / "demo_sft.json").read_text())
     identity = [r for r in records if r["instruction"] in ("Who are you?", "你是什么模型？") and not r.get("history")]
     assert len(identity) == 2
     for record in identity:

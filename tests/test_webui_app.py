@@ -61,20 +61,18 @@ def test_busy_port_says_so_and_names_the_next_free_one():
 
 def test_building_the_app_imports_no_torch(tmp_path):
     code = f"""
-import json, sys, time
-t = time.time()
+import json, sys
 from webui import app
 args = app.parse_args(["--saves_dir", {str(tmp_path / 'saves')!r}, "--no_demo_build"])
 ctx = app.make_context(args)
 blocks = app.build_app(ctx)
 heavy = [m for m in ("torch", "transformers", "datasets", "accelerate", "peft", "trl") if m in sys.modules]
-print(json.dumps({{"heavy": heavy, "seconds": time.time() - t}}))
+print(json.dumps({{"heavy": heavy}}))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["heavy"] == []
-    assert result["seconds"] < 20  # ~4 s here (gradio itself takes ~2 s)
+    assert result["heavy"] == []  # start-up time itself is measured in tests/bench/ui_latency.py
 
 
 def test_upload_cap_flag_is_checked():

@@ -3,12 +3,13 @@ stop on Stop, and side by side shows the base model's answer next to the adapter
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.test_chat import identity_records, train_demo_adapter
+from tests.test_chat import identity_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -61,8 +62,11 @@ def wait_until(page, predicate, timeout_s: float, what: str):
 
 
 @pytest.fixture(scope="module")
-def chat_run(app) -> Path:
-    return train_demo_adapter(app.demo_model, app.data, app.saves / RUN_NAME)
+def chat_run(app, demo_sft_run) -> Path:
+    """The shared demo SFT run, placed in the app's saves/ as a finished run."""
+    target = app.saves / RUN_NAME
+    shutil.copytree(demo_sft_run, target)
+    return target
 
 
 @pytest.fixture(scope="module")

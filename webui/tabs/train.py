@@ -23,6 +23,7 @@ from webui.context import AppContext, display_path, resolve_path
 from webui.i18n import I18N, t
 from webui.runner import RunRequest
 
+IDLE_TICK_S = 3.0
 TICK_S = 1.0  # a logged step reaches the chart within ~1 s; each tick costs app CPU per session
 CONSOLE_LINES = 400
 FORM_FIELDS: tuple[str, ...] = form.TOP_FIELDS + tuple(n for group in form.GROUPS.values() for n in group)
@@ -368,6 +369,9 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
             c["queue_remove"] = gr.Button(I18N("train.queue_remove"), elem_id="train-queue-remove", scale=0, min_width=160)
     c["watch"] = gr.State(None)
     c["timer"] = gr.Timer(TICK_S, active=False)
+    # While this session follows nothing, look every few seconds for a run that another
+    # browser (or the queue) started, so it appears without a reload.
+    c["idle_timer"] = gr.Timer(IDLE_TICK_S, active=True)
     c["fields"] = fields
     _wire(ctx, c, fields, lang)
     return c
@@ -397,6 +401,14 @@ def _wire(ctx: AppContext, c: dict[str, Any], fields: dict[str, Any], lang) -> N
     c["tick_inputs"] = [c["watch"], c["smooth"], c["log_scale"], lang]
     c["tick_outputs"] = tick_outputs
     c["timer"].tick(run_tick, c["tick_inputs"], tick_outputs, show_progress="hidden", queue=False)
+
+    def idle_tick(watch, smooth, log_scale, lang_value):
+        following = isinstance(watch, Watch) and watch.timer_on
+        if following or not ctx.runner.busy():
+            return [gr.skip()] * len(tick_outputs)
+        return run_tick(watch, smooth, log_scale, lang_value)  # switches the fast timer on
+
+    c["idle_timer"].tick(idle_tick, c["tick_inputs"], tick_outputs, show_progress="hidden", queue=False)
     for box in (c["smooth"], c["log_scale"]):
         box.change(run_tick, c["tick_inputs"], tick_outputs, show_progress="hidden", queue=False)
 
