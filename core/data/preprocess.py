@@ -51,11 +51,14 @@ def get_dataset(
     cache_dir = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE) / "tuneforge"
     cache_dir.mkdir(parents=True, exist_ok=True)
     workers = data_args.preprocessing_num_workers
+    cache_file = cache_dir / f"{fingerprint}.arrow"
+    if cache_file.exists() and not data_args.overwrite_cache:
+        print(f"[tuneforge] tokenized samples from the cache: {cache_file}", flush=True)
     dataset = datasets.Dataset.from_list(records).map(
         _tokenize_fn(stage, tokenizer, template, data_args),
         batched=True,
         remove_columns=list(records[0].keys()),
-        cache_file_name=str(cache_dir / f"{fingerprint}.arrow"),
+        cache_file_name=str(cache_file),
         load_from_cache_file=not data_args.overwrite_cache,
         new_fingerprint=fingerprint,
         num_proc=workers if workers and workers > 1 and len(records) >= 2 * workers else None,

@@ -1,0 +1,393 @@
+"""Training speed, side by side with LLaMA-Factory 0.9.5, on the shared benchmark assets.
+
+    python -m tests.bench.train_speed [--runs 3] [--assets DIR] [--quick] [--no-lf] [--equivalence]
+
+Builds the assets with ../shared/bench/make_assets.py (once; reused while MANIFEST.json exists),
+then for each of --runs rounds, interleaved so that both tools see the same machine load:
+  LLaMA-Factory   run_llamafactory.sh (when its venv exists: $VENV, default /tmp/vlf)
+  TuneForge cold  `launch.py train` with a fresh datasets cache (tokenizes, as LLaMA-Factory does)
+  TuneForge warm  the same again on the cold run's cache (tokenization read from the cache)
+Every process is measured from outside by ../shared/bench/bench_run.py (wall time, peak RSS,
+process start to the first logged step). The settings are read from llamafactory_sft.yaml, so
+both tools train the same model, data and hyper-parameters; each keeps its own other defaults.
+
+--equivalence additionally trains one full epoch with length-grouped batches (our default) and
+with random batches (two seeds, for the noise band) and compares samples, tokens and loss.
+
+Prints every figure (median of the runs) and the ratios; writes the JSON summary to
+tests/bench/results/train_speed-<time>.json (and train_speed-latest.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("TUNEFORGE_BENCH_SHARED", REPO.parent / "shared" / "bench"))
+RESULTS = REPO / "tests" / "bench" / "results"
+DEFAULT_ASSETS = Path(os.environ.get("TUNEFORGE_BENCH_ASSETS", "/tmp/tuneforge-bench/assets"))
+
+# llamafactory_sft.yaml keys that TuneForge takes under the same name and meaning.
+SHARED_KEYS = (
+    "stage", "finetuning_type", "lora_target", "lora_rank", "lora_alpha", "lora_dropout", "dataset", "template",
+    "cutoff_len", "logging_steps", "save_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "learning_rate", "lr_scheduler_type", "num_train_epochs", "max_steps", "seed",
+)
+# Figures compared; "lower" says which direction is better.
+FIGURES = (
+    ("wall_s", "process wall time (s)", "lower"),
+    ("ttfs_first_log_s", "process start -> first logged step (s)", "lower"),
+    ("peak_rss_mb", "peak RSS (MB)", "lower"),
+    ("train_runtime", "train_runtime (s)", "lower"),
+    ("tokens_per_s", "real tokens / s (train_runtime)", "higher"),
+    ("tokens_per_wall_s", "real tokens / s (whole process)", "higher"),
+    ("num_input_tokens_seen", "real (non-pad) tokens trained", None),
+    ("loss_first", "first logged loss", None),
+    ("loss_last", "last logged loss", None),
+)
+GOALS = {"wall_s": 0.5, "ttfs_first_log_s": 0.5, "peak_rss_mb": 1.0}
+CACHE_LINE = "[tuneforge] tokenized samples from the cache"
+
+
+# ---------------------------------------------------------------------------- setup
+
+
+def shared_dir() -> Path:
+    if not (SHARED / "bench_run.py").is_file():
+        sys.exit(f"error: the shared benchmark tools are not at {SHARED} (expected ../shared/bench beside the repo); "
+                 "set TUNEFORGE_BENCH_SHARED to their folder")
+    return SHARED
+
+
+def build_assets(assets: Path) -> Path:
+    if (assets / "MANIFEST.json").is_file() and (assets / "tiny-llama" / "model.safetensors").is_file():
+        return assets
+    print(f"building the benchmark assets in {assets} ...", flush=True)
+    assets.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, str(shared_dir() / "make_assets.py"), str(assets)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return assets
+
+
+def lf_settings() -> dict[str, Any]:
+    import yaml
+
+    with open(shared_dir() / "llamafactory_sft.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def tuneforge_argv(assets: Path, overrides: dict[str, Any]) -> list[str]:
+    """`launch.py train` flags with llamafactory_sft.yaml's values for every shared setting."""
+    lf = {**lf_settings(), **overrides}
+    argv = ["--do_train", "--model_name_or_path", str(assets / "tiny-llama"), "--dataset_dir", str(assets / "data")]
+    for key in SHARED_KEYS:
+        argv += [f"--{key}", str(lf[key])]
+    if lf.get("bf16") or lf.get("fp16"):
+        argv += ["--bf16" if lf.get("bf16") else "--fp16", "true"]
+    return argv
+
+
+def load_bench_run():
+    """bench_run.py as a module; its log reader learns our row key `step` (LLaMA-Factory: `current_steps`)."""
+    spec = importlib.util.spec_from_file_location("bench_run", shared_dir() / "bench_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class JsonWithStepAlias:
+        dump, dumps, load = staticmethod(json.dump), staticmethod(json.dumps), staticmethod(json.load)
+
+        @staticmethod
+        def loads(text: str, **kwargs: Any) -> Any:
+            row = json.loads(text, **kwargs)
+            if isinstance(row, dict) and "step" in row:
+                row.setdefault("current_steps", row["step"])
+            return row
+
+    module.json = JsonWithStepAlias
+    return module
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+# ---------------------------------------------------------------------------- one run each
+
+
+def finish_metrics(metrics: dict[str, Any], log_text: str = "") -> dict[str, Any]:
+    seen, runtime, wall = metrics.get("num_input_tokens_seen"), metrics.get("train_runtime"), metrics.get("wall_s")
+    if seen and runtime:
+        metrics["tokens_per_s"] = seen / runtime
+    if seen and wall:
+        metrics["tokens_per_wall_s"] = seen / wall
+    if log_text:
+        metrics["tokenization_from_cache"] = CACHE_LINE in log_text
+    return metrics
+
+
+def run_tuneforge(bench_run, out: Path, argv: list[str], cache: Path) -> dict[str, Any]:
+    bench, run_out = out.with_suffix(".bench"), out
+    shutil.rmtree(bench, ignore_errors=True)
+    shutil.rmtree(run_out, ignore_errors=True)
+    cmd = [sys.executable, str(REPO / "launch.py"), "train", *argv, "--output_dir", str(run_out)]
+    load_before = os.getloadavg()[0]
+    with environ(HF_DATASETS_CACHE=str(cache), HF_HOME=str(out.parent / "hf-home"), HF_HUB_OFFLINE="1",
+                 HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1"), \
+            contextlib.redirect_stdout(io.StringIO()):
+        rc = bench_run.cmd_run(str(bench), str(run_out), cmd)
+    metrics = json.loads((bench / "metrics.json").read_text(encoding="utf-8"))
+    metrics["load_before"], metrics["load_after"] = load_before, os.getloadavg()[0]
+    if rc != 0:
+        tail = (bench / "train.log").read_text(encoding="utf-8", errors="replace")[-3000:]
+        sys.exit(f"error: TuneForge run failed (exit {rc}); {bench / 'train.log'}:\n{tail}")
+    return finish_metrics(metrics, (bench / "train.log").read_text(encoding="utf-8", errors="replace"))
+
+
+def run_llamafactory(venv: Path, assets: Path, out: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    shutil.rmtree(out, ignore_errors=True)
+    extra = [f"{k}={v}" for k, v in overrides.items()]
+    load_before = os.getloadavg()[0]
+    proc = subprocess.run(["bash", str(shared_dir() / "run_llamafactory.sh"), str(assets), str(out), "1", *extra],
+                          env={**os.environ, "VENV": str(venv)}, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"error: LLaMA-Factory run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    metrics = json.loads((out / "run-1.bench" / "metrics.json").read_text(encoding="utf-8"))
+    metrics["load_before"], metrics["load_after"] = load_before, os.getloadavg()[0]
+    return finish_metrics(metrics)
+
+
+# ---------------------------------------------------------------------------- summary
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> Optional[float]:
+    values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
+    return statistics.median(values) if values else None
+
+
+def summarize(tools: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    medians = {tool: {key: median_of(runs, key) for key, _, _ in FIGURES} for tool, runs in tools.items()}
+    ratios: dict[str, dict[str, Optional[float]]] = {}
+    if tools.get("llamafactory"):
+        for tool in tools:
+            if tool == "llamafactory":
+                continue
+            ratios[tool] = {}
+            for key, _, _ in FIGURES:
+                ours, theirs = medians[tool][key], medians["llamafactory"][key]
+                ratios[tool][key] = ours / theirs if ours is not None and theirs else None
+    return {"medians": medians, "ratios": ratios}
+
+
+def fmt(value: Optional[float]) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def print_table(tools: dict[str, list[dict[str, Any]]], summary: dict[str, Any]) -> None:
+    names = list(tools)
+    head = f"{'figure':42}" + "".join(f"{n:>16}" for n in names)
+    has_lf = "llamafactory" in tools
+    ours = [n for n in names if n != "llamafactory"]
+    if has_lf:
+        head += "".join(f"{'ratio ' + n.split('-')[-1]:>14}" for n in ours)
+    print(head)
+    print("-" * len(head))
+    for key, label, _ in FIGURES:
+        line = f"{label:42}" + "".join(f"{fmt(summary['medians'][n][key]):>16}" for n in names)
+        if has_lf:
+            for n in ours:
+                ratio = summary["ratios"][n][key]
+                goal = GOALS.get(key)
+                mark = "" if goal is None or ratio is None else (" ok" if ratio <= goal else " NO")
+                line += f"{(fmt(ratio) + mark) if ratio is not None else '–':>14}"
+        print(line)
+    for n in ours:
+        cached = [r.get("tokenization_from_cache") for r in tools[n]]
+        print(f"{n}: tokenization taken from the cache in {sum(bool(c) for c in cached)} of {len(cached)} runs")
+    if has_lf:
+        print("goals (ratio to LLaMA-Factory): " + ", ".join(f"{k} <= {v}" for k, v in GOALS.items()))
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    for package in ("torch", "transformers", "peft", "datasets", "accelerate"):
+        try:
+            from importlib.metadata import version
+
+            info[package] = version(package)
+        except Exception:  # noqa: BLE001 - a missing package is just not recorded
+            info[package] = None
+    return info
+
+
+# ---------------------------------------------------------------------------- equivalence
+
+
+def equivalence(bench_run, assets: Path, out: Path) -> dict[str, Any]:
+    """One full epoch: length-grouped vs random batches (two seeds give the noise band)."""
+    variants = {
+        "group_by_length-seed42": {"train_sampling_strategy": "group_by_length", "seed": 42},
+        "random-seed42": {"train_sampling_strategy": "random", "seed": 42},
+        "random-seed43": {"train_sampling_strategy": "random", "seed": 43},
+    }
+    cache = out / "cache"
+    report: dict[str, Any] = {}
+    for name, extra in variants.items():
+        argv = tuneforge_argv(assets, {"max_steps": -1, "num_train_epochs": 1.0, "seed": extra["seed"]})
+        argv += ["--train_sampling_strategy", extra["train_sampling_strategy"], "--logging_steps", "10"]
+        print(f"equivalence: one epoch, {name} ...", flush=True)
+        metrics = run_tuneforge(bench_run, out / name, argv, cache)
+        from core import rundir
+
+        rows = [r for r in rundir.read_log_rows(out / name) if r.get("loss") is not None]
+        losses = [r["loss"] for r in rows]
+        tail = losses[-5:]
+        report[name] = {
+            "steps": rows[-1]["step"] if rows else None,
+            "real_tokens": metrics.get("num_input_tokens_seen"),
+            "train_loss_epoch_mean": metrics.get("train_loss"),
+            "loss_last_5_logs_mean": statistics.mean(tail) if tail else None,
+            "train_runtime": metrics.get("train_runtime"),
+            "wall_s": metrics.get("wall_s"),
+            "loss_curve": [(r["step"], r["loss"]) for r in rows],
+        }
+    report["supervised_tokens_per_epoch"] = supervised_tokens_per_epoch(cache)
+    return report
+
+
+def supervised_tokens_per_epoch(cache: Path) -> dict[str, Any]:
+    """Both samplers visit every sample once an epoch: check it on the tokenized set itself."""
+    import datasets
+    import torch
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    files = sorted((cache / "tuneforge").glob("tuneforge-*.arrow"))
+    if not files:
+        return {}
+    ds = datasets.Dataset.from_file(str(files[0]))
+    lengths = ds["length"]
+    supervised = [sum(1 for x in labels[1:] if x != -100) for labels in ds["labels"]]
+    grouped = get_length_grouped_indices(lengths, 8, generator=torch.Generator().manual_seed(42))
+    shuffled = torch.randperm(len(ds), generator=torch.Generator().manual_seed(42)).tolist()
+    return {
+        "samples": len(ds),
+        "grouped_is_a_permutation": sorted(grouped) == list(range(len(ds))),
+        "random_is_a_permutation": sorted(shuffled) == list(range(len(ds))),
+        "supervised_tokens_grouped_epoch": sum(supervised[i] for i in grouped),
+        "supervised_tokens_random_epoch": sum(supervised[i] for i in shuffled),
+        "real_tokens_epoch": sum(lengths),
+    }
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.train_speed", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="rounds (each: LLaMA-Factory, TuneForge cold, warm)")
+    parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS, help=f"benchmark assets (default {DEFAULT_ASSETS})")
+    parser.add_argument("--work", type=Path, default=None, help="run folders (default tests/bench/results/work)")
+    parser.add_argument("--quick", action="store_true", help="10 steps, 1 round: checks that everything runs")
+    parser.add_argument("--no-lf", action="store_true", help="skip LLaMA-Factory even if its venv exists")
+    parser.add_argument("--equivalence", action="store_true", help="also compare one epoch grouped vs random batches")
+    args = parser.parse_args(argv)
+
+    shared_dir()
+    os.chdir(REPO)
+    sys.path.insert(0, str(REPO))
+    assets = build_assets(args.assets.resolve())
+    work = (args.work or RESULTS / "work").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    runs = 1 if args.quick else args.runs
+    overrides: dict[str, Any] = {"max_steps": 10} if args.quick else {}
+    venv = Path(os.environ.get("VENV", "/tmp/vlf"))
+    with_lf = not args.no_lf and (venv / "bin" / "llamafactory-cli").exists()
+    if not with_lf:
+        print(f"LLaMA-Factory: {'skipped (--no-lf)' if args.no_lf else f'no venv at {venv} (set VENV)'}; TuneForge only")
+    bench_run = load_bench_run()
+    argv_tf = tuneforge_argv(assets, overrides)
+
+    tools: dict[str, list[dict[str, Any]]] = ({"llamafactory": []} if with_lf else {})
+    tools.update({"tuneforge-cold": [], "tuneforge-warm": []})
+    started = time.time()
+    for i in range(1, runs + 1):
+        if with_lf:
+            print(f"round {i}/{runs}: LLaMA-Factory ...", flush=True)
+            tools["llamafactory"].append(run_llamafactory(venv, assets, work / "lf" / f"round-{i}", overrides))
+        cache = work / "tf" / f"cache-{i}"
+        shutil.rmtree(cache, ignore_errors=True)
+        print(f"round {i}/{runs}: TuneForge (fresh cache) ...", flush=True)
+        tools["tuneforge-cold"].append(run_tuneforge(bench_run, work / "tf" / f"cold-{i}", argv_tf, cache))
+        print(f"round {i}/{runs}: TuneForge (same data again: cached tokenization) ...", flush=True)
+        tools["tuneforge-warm"].append(run_tuneforge(bench_run, work / "tf" / f"warm-{i}", argv_tf, cache))
+
+    summary = summarize(tools)
+    print()
+    print(f"median of {runs} run(s); load average 1 min before/after each run: "
+          + ", ".join(f"{n} {statistics.median([r['load_before'] for r in rs]):.2f}" for n, rs in tools.items()))
+    print_table(tools, summary)
+    result = {
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "duration_s": time.time() - started,
+        "quick": args.quick,
+        "runs": runs,
+        "settings": {"llamafactory_yaml": lf_settings(), "overrides": overrides, "tuneforge_argv": argv_tf},
+        "machine": machine(),
+        "tools": {n: [{k: v for k, v in r.items() if k != "command"} for r in rs] for n, rs in tools.items()},
+        **summary,
+    }
+    if args.equivalence:
+        result["equivalence"] = equivalence(bench_run, assets, work / "equivalence")
+        print_equivalence(result["equivalence"])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"train_speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    shutil.copyfile(path, RESULTS / "train_speed-latest.json")
+    print(f"\nsummary: {path}")
+    return 0
+
+
+def print_equivalence(report: dict[str, Any]) -> None:
+    print("\none epoch, same settings: batches grouped by length vs random")
+    print(f"{'variant':26}{'steps':>7}{'real tokens':>13}{'epoch mean loss':>17}{'last 5 logs':>13}{'train s':>9}")
+    for name, r in report.items():
+        if name == "supervised_tokens_per_epoch":
+            continue
+        print(f"{name:26}{r['steps'] or 0:>7}{r['real_tokens'] or 0:>13,}{r['train_loss_epoch_mean'] or 0:>17.5f}"
+              f"{r['loss_last_5_logs_mean'] or 0:>13.5f}{r['train_runtime'] or 0:>9.1f}")
+    print("supervised tokens per epoch:", report.get("supervised_tokens_per_epoch"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
