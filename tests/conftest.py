@@ -76,6 +76,27 @@ def dataset_dir(tmp_path: Path) -> Path:
     return target
 
 
+CHROMIUM = os.environ.get("TUNEFORGE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright, one for the whole session (Playwright's sync API
+    allows one instance per thread). A missing Chromium fails the browser tests: CI must not
+    pass by skipping them."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it (apt-get install -y chromium); "
+                    "browser tests fail rather than skip")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 def assert_one_line_refusal(result: Result) -> str:
     """A refused input: non-zero exit, no traceback, one `error:` line that says what is wrong."""
     assert result.returncode != 0, result.output

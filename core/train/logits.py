@@ -104,12 +104,21 @@ def plain_head(model: Any) -> Any:
 
 
 def supervised_logits_trainer() -> type:
-    """transformers' Trainer whose loss computes logits at the supervised positions only."""
+    """transformers' Trainer whose loss computes logits at the supervised positions only
+    (and whose length-grouped batches come in random order, see core/train/sampler.py)."""
     import torch
     from transformers import Trainer
     from transformers.trainer_utils import unwrap_peft_model
 
     class SupervisedLogitsTrainer(Trainer):
+        def _get_train_sampler(self, train_dataset=None):
+            from transformers.trainer_pt_utils import LengthGroupedSampler
+
+            from core.train.sampler import shuffled_batches
+
+            sampler = super()._get_train_sampler(train_dataset)
+            return shuffled_batches(sampler) if isinstance(sampler, LengthGroupedSampler) else sampler
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.get("labels")
             base = unwrap_peft_model(self.accelerator.unwrap_model(model))

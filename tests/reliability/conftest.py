@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import _free_port, _kill_runs, browser  # noqa: F401  (browser: a fixture)
+from tests.e2e.conftest import _free_port, _kill_runs
 
 
 # ---------------------------------------------------------------------------- app servers

@@ -1,0 +1,34 @@
+"""Length-grouped batches in random order.
+
+transformers' LengthGroupedSampler cuts a shuffled epoch into mega-batches and sorts each one
+longest first, so consecutive steps walk down from the longest batch to the shortest: every
+run starts on its slowest steps, and lengths arrive as a fixed descending curriculum within
+each mega-batch. Here the batches are the same (same samples together, the same low padding,
+every sample once per epoch); only their order is shuffled. The batch holding the longest
+sample stays first so that an out-of-memory still shows at the first step.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
+
+
+class ShuffledLengthGroupedSampler(LengthGroupedSampler):
+    def __iter__(self) -> Iterator[int]:
+        indices = get_length_grouped_indices(self.lengths, self.batch_size, generator=self.generator)
+        batches = [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
+        first, middle, last = batches[:1], batches[1:], []
+        if middle and len(middle[-1]) < self.batch_size:
+            # A short batch moved into the middle would shift every later batch's boundaries.
+            middle, last = middle[:-1], middle[-1:]
+        order = torch.randperm(len(middle), generator=self.generator).tolist()
+        shuffled = first + [middle[k] for k in order] + last
+        return iter([i for batch in shuffled for i in batch])
+
+
+def shuffled_batches(sampler: LengthGroupedSampler) -> ShuffledLengthGroupedSampler:
+    """The same grouping as `sampler`, with the batches in random order."""
+    return ShuffledLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths, generator=sampler.generator)
