@@ -255,6 +255,8 @@ def chat_target_of(run_dir: Path) -> dict[str, Any]:
         "adapter_name_or_path": display_path(run_dir) if adapter else None,
         "template": config.get("template"),
         "run_dir": display_path(run_dir),
+        # Each click is a new request, so Chat on the same run again (after Unload) loads it again.
+        "requested_at": time.time(),
     }
 
 
