@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,11 @@ def train_main(monkeypatch, capsys):
 
     def call(argv: list[str]) -> tuple[int, str]:
         capsys.readouterr()
+        # main() may mark bitsandbytes absent for the rest of its process (a run that does not
+        # quantize); this process goes on to other tests, so that mark is undone afterwards.
+        monkeypatch.setitem(sys.modules, "bitsandbytes", sys.modules.get("bitsandbytes"))
+        if sys.modules["bitsandbytes"] is None:
+            del sys.modules["bitsandbytes"]
         code = train_run.main([str(a) for a in argv])
         captured = capsys.readouterr()
         for s, h in saved.items():
