@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from core import rundir
-from tests.e2e.test_webui_e2e import points, run_dir_of, setup_run, status_text, wait_until
+from tests.e2e.test_webui_e2e import points, run_dir_of, set_value, setup_run, status_text, wait_until
 from tests.reliability.conftest import read_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -78,6 +78,9 @@ def test_five_sessions_watch_one_run_and_the_app_stays_light(apps, browser, demo
     sessions = [open_page(browser, app)]
     steps = 120  # long enough that the run is still training once all five pages are open
     setup_run(sessions[0][1], steps)
+    # Larger batches: the run must still be training once all five pages are open, or there
+    # is nothing to measure.
+    set_value(sessions[0][1], "field-per_device_train_batch_size", "32")
     run_dir = run_dir_of(sessions[0][1], app)
     app_cpu_start = cpu_seconds(app.proc.pid)
     pages = [sessions[0][1]]
@@ -102,6 +105,7 @@ def test_five_sessions_watch_one_run_and_the_app_stays_light(apps, browser, demo
     for i, page in enumerate(pages):
         wait_until(page, lambda: page.evaluate(STEPS_JS) == expected, 30, f"session {i} to show every step")
     trainer = sum(cpu - trainer_start.get(pid, 0.0) for pid, cpu in trainer_cpu.items())
+    assert trainer > 0, "the run ended before all five pages were open: nothing was measured"
     print(f"app CPU {app_cpu:.2f} s, trainer CPU {trainer:.2f} s while 5 sessions watched {steps} steps "
           f"(4 page loads: {loaded_cpu:.2f} s of app CPU)")
     assert trainer > 0 and app_cpu < 0.5 * trainer, (app_cpu, trainer)
