@@ -9,6 +9,7 @@ transformers' own source with `ast` (see `training_field`), so they have one sou
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import difflib
@@ -477,6 +478,19 @@ def _check_combinations(model_args, data_args, finetuning_args, generating_args,
         raise UserError("--adapter_name_or_path continues a LoRA adapter; use it with --finetuning_type lora")
     if model_args.quantization_bit is not None and importlib.util.find_spec("bitsandbytes") is None:
         raise UserError("--quantization_bit needs the bitsandbytes package: pip install bitsandbytes")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse for the small commands (chat, score, export, data): a bad flag is one UserError
+    line naming it, not the usage text and exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(_argparse_message(message))
+
+
+def option_help(name: str) -> str:
+    """The help text of one of our options, for commands that take it too."""
+    return our_fields()[name].metadata.get("help", "")
 
 
 def cli_help() -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from core.args import TEMPLATE_NAMES, DataArguments, GeneratingArguments, ModelArguments
+from core.args import TEMPLATE_NAMES, GeneratingArguments, ModelArguments
 from core.data.templates import Template
 from core.errors import UserError
 
@@ -320,27 +320,21 @@ def generate_text(session: ChatSession, messages: Messages, system: Optional[str
 # ---------------------------------------------------------------------------- terminal chat
 
 
-def _help_of(cls: type, name: str) -> str:
-    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Flags, defaults and help from the argument dataclasses (ModelArguments, GeneratingArguments)."""
-    from core.args import _argparse_message
+    from core.args import OneLineParser, option_help
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str):  # one line naming the flag, not usage + exit 2
-            raise UserError(_argparse_message(message))
-
-    parser = Parser(prog="launch.py chat", description="Chat in the terminal with a base model and a LoRA adapter. "
+    parser = OneLineParser(prog="launch.py chat", description="Chat in the terminal with a base model and a LoRA adapter. "
                     "Type `clear` to start a new conversation, `exit` to quit.", allow_abbrev=False)
     for name in ("model_name_or_path", "adapter_name_or_path"):
-        parser.add_argument(f"--{name}", default=None, help=_help_of(ModelArguments, name))
+        parser.add_argument(f"--{name}", default=None, help=option_help(name))
     parser.add_argument("--template", default=None, choices=TEMPLATE_NAMES,
-                        help=_help_of(DataArguments, "template") + " Empty = the one the adapter's run used.")
-    parser.add_argument("--system", default=None, help=_help_of(DataArguments, "system"))
-    parser.add_argument("--quantization_bit", type=int, default=None, choices=(4, 8), help=_help_of(ModelArguments, "quantization_bit"))
-    parser.add_argument("--trust_remote_code", action="store_true", help=_help_of(ModelArguments, "trust_remote_code"))
+                        help=option_help("template") + " Empty = the one the adapter's run used.")
+    parser.add_argument("--system", default=None, help=option_help("system"))
+    parser.add_argument("--quantization_bit", type=int, default=None, choices=(4, 8), help=option_help("quantization_bit"))
+    parser.add_argument("--trust_remote_code", action="store_true", help=option_help("trust_remote_code"))
     for f in dataclasses.fields(GeneratingArguments):
         kind = _str2bool if f.type in (bool, "bool") else type(f.default)
         parser.add_argument(f"--{f.name}", type=kind, default=f.default, help=f"{f.metadata.get('help', '')} [default: {f.default}]")

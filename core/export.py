@@ -161,17 +161,12 @@ def _check_shard_size(size: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.args import TEMPLATE_NAMES, ModelArguments, _argparse_message
-    from core.chat import _help_of
+    from core.args import TEMPLATE_NAMES, OneLineParser, option_help
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str):
-            raise UserError(_argparse_message(message))
-
-    parser = Parser(prog="launch.py export", description="Merge a LoRA adapter into its base model and save the result.",
+    parser = OneLineParser(prog="launch.py export", description="Merge a LoRA adapter into its base model and save the result.",
                     allow_abbrev=False)
-    parser.add_argument("--model_name_or_path", default=None, help=_help_of(ModelArguments, "model_name_or_path"))
-    parser.add_argument("--adapter_name_or_path", default=None, help=_help_of(ModelArguments, "adapter_name_or_path"))
+    parser.add_argument("--model_name_or_path", default=None, help=option_help("model_name_or_path"))
+    parser.add_argument("--adapter_name_or_path", default=None, help=option_help("adapter_name_or_path"))
     parser.add_argument("--export_dir", default=None, help="New (or empty) folder for the merged model.")
     parser.add_argument("--export_size", default="2GB", help="Largest safetensors shard, e.g. 500MB or 2GB [default: 2GB].")
     parser.add_argument("--template", default=None, choices=TEMPLATE_NAMES, help="Template the adapter was trained with (recorded in export.json).")

@@ -184,7 +184,7 @@ def _freeze_all_but_last(model, n_layers: int):
 
 
 def _apply_lora(model, model_args, finetuning_args, training_args, is_trainable: bool):
-    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if model_args.quantization_bit is not None and is_trainable:
         use_ckpt = bool(getattr(training_args, "gradient_checkpointing", False))

@@ -124,29 +124,21 @@ def score(model: Any, tokenizer: Any, template: Template | str | None, messages:
 # ---------------------------------------------------------------------------- CLI
 
 
-def _help_of(cls: type, name: str) -> str:
-    import dataclasses
-
-    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.args import _argparse_message
+    from core.args import OneLineParser, option_help
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str):  # one line naming the flag, not usage + exit 2
-            raise UserError(_argparse_message(message))
-
-    parser = Parser(prog="launch.py score", description="Print the reward a reward model (--stage rm) gives an answer.",
+    parser = OneLineParser(prog="launch.py score", description="Print the reward a reward model (--stage rm) gives an answer.",
                     allow_abbrev=False)
-    parser.add_argument("--model_name_or_path", default=None, help=_help_of(ModelArguments, "model_name_or_path"))
+    parser.add_argument("--model_name_or_path", default=None, help=option_help("model_name_or_path"))
     parser.add_argument("--adapter_name_or_path", default=None, help="The rm run folder (LoRA) or one of its checkpoint-N folders.")
     parser.add_argument("--template", default=None, choices=TEMPLATE_NAMES,
-                        help=_help_of(DataArguments, "template") + " Empty = the one the adapter's run used.")
-    parser.add_argument("--system", default=None, help=_help_of(DataArguments, "system"))
-    parser.add_argument("--cutoff_len", type=int, default=None, help=_help_of(DataArguments, "cutoff_len") + " Empty = the run's.")
-    parser.add_argument("--quantization_bit", type=int, default=None, choices=(4, 8), help=_help_of(ModelArguments, "quantization_bit"))
-    parser.add_argument("--trust_remote_code", action="store_true", help=_help_of(ModelArguments, "trust_remote_code"))
+                        help=option_help("template") + " Empty = the one the adapter's run used.")
+    parser.add_argument("--system", default=None, help=option_help("system"))
+    parser.add_argument("--cutoff_len", type=int, default=None, help=option_help("cutoff_len") + " Empty = the run's.")
+    parser.add_argument("--quantization_bit", type=int, default=None, choices=(4, 8), help=option_help("quantization_bit"))
+    parser.add_argument("--trust_remote_code", action="store_true", help=option_help("trust_remote_code"))
     parser.add_argument("--prompt", default=None, help="The user's message.")
     parser.add_argument("--answer", default=None, help="The answer to score.")
     parser.add_argument("--file", default=None, help="A ranking file (records with instruction, input, output: [chosen, rejected]); "

@@ -6,7 +6,6 @@ import json
 import shlex
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

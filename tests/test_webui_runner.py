@@ -7,7 +7,6 @@ import json
 import re
 import sys
 import time
-from pathlib import Path
 
 from core import rundir
 from webui.runner import Runner, RunRequest, group_alive

@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import sys
-from pathlib import Path
 from typing import Any, Optional
 
 from core.errors import UserError
@@ -148,7 +147,7 @@ def build_app(ctx) -> Any:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    from webui.i18n import I18N, LANGS
+    from webui.i18n import I18N
     from webui.tabs import datasets as datasets_tab
     from webui.tabs import runs as runs_tab
     from webui.tabs import train as train_tab

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,3 +233,22 @@ def read_status(run_dir: Path) -> dict:
         return json.loads((run_dir / "status.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def process_tree(pid: int) -> set[int]:
+    """pid and every process below it (by parent links), alive now."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, stack = set(), [pid]
+    while stack:
+        p = stack.pop()
+        found.add(p)
+        stack += children.get(p, [])
+    return found

@@ -20,7 +20,7 @@ import pytest
 
 from core import rundir
 from tests.conftest import ROOT
-from tests.reliability.conftest import call_handler, one_line, read_status, snapshot, wait_for
+from tests.reliability.conftest import call_handler, one_line, process_tree, read_status, snapshot, wait_for
 from tests.test_webui_command import _defaults
 from webui.tabs.train import Watch, tick
 
@@ -46,23 +46,6 @@ def shown_state(ui, run_dir: Path) -> str:
     return outputs["status"]
 
 
-def descendants(pid: int) -> set[int]:
-    """pid and every process below it (by parent links), alive now."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, stack = set(), [pid]
-    while stack:
-        p = stack.pop()
-        found.add(p)
-        stack += children.get(p, [])
-    return found
 
 
 def logged_steps(run_dir: Path) -> list[int]:
@@ -112,7 +95,7 @@ def test_abort_of_a_two_process_run_leaves_no_process_alive_within_5_s(ui, demo_
     run_dir = start_run(ui, demo_model, "ddp", nproc=2, max_steps=400, save_steps=1000)
     wait_for(lambda: len(logged_steps(run_dir)) >= 2, 300, "two logged steps of the 2-rank run")
     launcher = ui.ctx.runner.active.pgid
-    processes = descendants(launcher)
+    processes = process_tree(launcher)
     ranks = [p for p in processes if "train" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
              and p != launcher]
     assert len(ranks) >= 2, f"expected the launcher and two ranks, found {processes}"

@@ -12,13 +12,12 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from core import rundir
 from tests.e2e.test_webui_e2e import points, run_dir_of, set_value, setup_run, status_text, wait_until
-from tests.reliability.conftest import read_status
+from tests.reliability.conftest import process_tree, read_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,22 +45,6 @@ def cpu_of_tree(pids: set[int]) -> dict[int, float]:
     return out
 
 
-def tree(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, stack = set(), [pid]
-    while stack:
-        p = stack.pop()
-        found.add(p)
-        stack += children.get(p, [])
-    return found
 
 
 def open_page(browser, app):
@@ -94,10 +77,10 @@ def test_five_sessions_watch_one_run_and_the_app_stays_light(apps, browser, demo
     loaded_cpu = cpu_seconds(app.proc.pid) - app_cpu_start
     app_cpu_start = cpu_seconds(app.proc.pid)
     launcher = rundir.read_json(run_dir / "launch.json")["pid"]
-    trainer_start = cpu_of_tree(tree(launcher) - {app.proc.pid})
+    trainer_start = cpu_of_tree(process_tree(launcher) - {app.proc.pid})
     trainer_cpu: dict[int, float] = dict(trainer_start)
     while read_status(run_dir).get("state") in ("starting", "running", None):
-        trainer_cpu.update(cpu_of_tree(tree(launcher) - {app.proc.pid}))
+        trainer_cpu.update(cpu_of_tree(process_tree(launcher) - {app.proc.pid}))
         pages[0].wait_for_timeout(250)  # keeps every page's events flowing while we sample
     app_cpu = cpu_seconds(app.proc.pid) - app_cpu_start
     assert read_status(run_dir)["state"] == "finished", (run_dir / "console.log").read_text()[-2000:]
