@@ -4,11 +4,11 @@ stop on Stop, and side by side shows the base model's answer next to the adapter
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e import test_webui_e2e as webui_e2e
 from tests.test_chat import identity_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -50,15 +50,12 @@ def answer_text(page, elem_id: str) -> str:
     return messages[-1] if messages else ""
 
 
+def chat_status(page) -> str:
+    return text_of(page, "chat-status") if page.locator("#chat-status").count() else ""
+
+
 def wait_until(page, predicate, timeout_s: float, what: str):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        page.wait_for_timeout(100)
-    status = text_of(page, "chat-status") if page.locator("#chat-status").count() else ""
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; chat status: {status!r}")
+    return webui_e2e.wait_until(page, predicate, timeout_s, what, status=chat_status, poll_ms=100)
 
 
 @pytest.fixture(scope="module")

@@ -55,14 +55,16 @@ def status_text(page) -> str:
     return page.locator("#train-status").inner_text()
 
 
-def wait_until(page, predicate, timeout_s: float, what: str):
+def wait_until(page, predicate, timeout_s: float, what: str, status=None, poll_ms: int = 250):
+    """Poll predicate until it is truthy; on time-out name what was awaited and the page's status."""
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         value = predicate()
         if value:
             return value
-        page.wait_for_timeout(250)  # keeps the page's events flowing (time.sleep would not)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; status: {status_text(page)!r}")
+        page.wait_for_timeout(poll_ms)  # keeps the page's events flowing (time.sleep would not)
+    shown = (status or status_text)(page)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; status: {shown!r}")
 
 
 def run_dir_of(page, app) -> Path:
