@@ -430,6 +430,22 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     return TrainArgs(*objs, config=config)
 
 
+def parse_data_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, FinetuningArguments]:
+    """The model, data and stage arguments of a train command line, for the tokenizing helper
+    (core/data/prefetch.py). No TrainingArguments, so no torch; every other flag is skipped here
+    and checked by parse_train_args."""
+    from transformers import HfArgumentParser
+
+    classes = (ModelArguments, DataArguments, FinetuningArguments)
+    config_path, flags = _split_argv(list(argv))
+    if config_path:
+        ours = {f.name for cls in classes for f in dataclasses.fields(cls)}
+        config = {k: v for k, v in load_config_file(config_path).items() if k in ours}
+        flags = config_to_argv(config, ours, config_path) + flags
+    parsed = HfArgumentParser(classes).parse_args_into_dataclasses(flags, return_remaining_strings=True, look_for_args_file=False)
+    return parsed[0], parsed[1], parsed[2]
+
+
 def _gpu_available() -> bool:
     import torch
 

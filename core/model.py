@@ -236,6 +236,11 @@ def count_parameters(model) -> tuple[int, int]:
 
 
 def load_model_for_training(model_args: ModelArguments, finetuning_args: FinetuningArguments, training_args: Any, model_class: Any = None, **kwargs: Any):
+    from transformers import set_seed
+
+    # Seeded before anything random is built (LoRA's A matrices, a reward head): the Trainer
+    # seeds only when it starts, after the model exists, so the same --seed gave other weights.
+    set_seed(training_args.seed)
     model = load_base_model(model_args, training_args, model_class=model_class, **kwargs)
     if training_args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

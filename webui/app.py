@@ -224,6 +224,18 @@ def _build_chat_slot(ctx, lang, chat_target) -> None:
 
 
 def main(argv: list[str]) -> int:
+    from core import startup
+
+    startup.begin()  # until the server is up (core/startup.py)
+    try:
+        return serve(argv)
+    finally:
+        startup.done()
+
+
+def serve(argv: list[str]) -> int:
+    from core import startup
+
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
     try:
@@ -244,6 +256,7 @@ def main(argv: list[str]) -> int:
         max_file_size=args.max_file_size, allowed_paths=[str(ctx.saves_dir)], i18n=I18N.build(),
         css=CSS, prevent_thread_lock=True, show_error=False, ssr_mode=False, quiet=True,
     )
+    startup.done()
     print(f"TuneForge is ready at http://{args.host}:{args.port}  (runs in {ctx.saves_dir})", flush=True)
     if not ctx.demo.ready() and not args.no_demo_build:
         ctx.demo.start()  # after the server is up, so the page opens at once and shows progress

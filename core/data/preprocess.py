@@ -40,8 +40,30 @@ def get_dataset(
     data_args: "DataArguments",
     seed: int = 42,
     cache_dir: Optional[str | Path] = None,
+    prefetched: bool = False,  # the tokenizing helper (core/data/prefetch.py) has just written the cache
 ) -> tuple["datasets.Dataset", Optional["datasets.Dataset"]]:
     """(train, eval) tokenized datasets for a stage from comma-separated dataset names."""
+    dataset, cache_file = tokenize(dataset_dir, names, stage, tokenizer, template, data_args, cache_dir)
+    if cache_file is not None and prefetched:
+        print(f"[tuneforge] tokenized by the helper process while the libraries loaded: {cache_file}", flush=True)
+    elif cache_file is not None:
+        print(f"[tuneforge] tokenized samples from the cache: {cache_file}", flush=True)
+    if len(dataset) == 0:
+        raise UserError(f"dataset {names}: no {stage} samples left after tokenization; raise --cutoff_len or add data")
+    return _split(dataset, data_args.val_size, seed)
+
+
+def tokenize(
+    dataset_dir: str | Path,
+    names: str,
+    stage: str,
+    tokenizer: Any,
+    template: Template | str | None,
+    data_args: "DataArguments",
+    cache_dir: Optional[str | Path] = None,
+) -> tuple["datasets.Dataset", Optional[Path]]:
+    """The tokenized records of every named dataset, and the cache file they were read from
+    (None when tokenized now)."""
     import datasets
 
     if stage != "pt" and not isinstance(template, Template):  # pt text needs no chat template
@@ -52,8 +74,7 @@ def get_dataset(
     cache_dir.mkdir(parents=True, exist_ok=True)
     workers = data_args.preprocessing_num_workers
     cache_file = cache_dir / f"{fingerprint}.arrow"
-    if cache_file.exists() and not data_args.overwrite_cache:
-        print(f"[tuneforge] tokenized samples from the cache: {cache_file}", flush=True)
+    from_cache = cache_file.exists() and not data_args.overwrite_cache
     dataset = datasets.Dataset.from_list(records).map(
         _tokenize_fn(stage, tokenizer, template, data_args),
         batched=True,
@@ -64,9 +85,7 @@ def get_dataset(
         num_proc=workers if workers and workers > 1 and len(records) >= 2 * workers else None,
         desc=f"Tokenizing ({stage})",
     )
-    if len(dataset) == 0:
-        raise UserError(f"dataset {names}: no {stage} samples left after tokenization; raise --cutoff_len or add data")
-    return _split(dataset, data_args.val_size, seed)
+    return dataset, cache_file if from_cache else None
 
 
 def _load_all(dataset_dir: str | Path, names: str, stage: str, max_samples: Optional[int]) -> list[dict]:

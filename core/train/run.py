@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import yaml
 
-from core import rundir
+from core import rundir, startup
 from core.args import TrainArgs, parse_train_args, raw_value
 from core.errors import UserError
 
@@ -42,7 +42,18 @@ def hide_unused_packages(argv: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    startup.begin()  # until training starts (core/train/sft.py: train_and_save)
+    try:
+        return run(argv)
+    finally:
+        startup.done()
+
+
+def run(argv: list[str]) -> int:
+    from core.data import prefetch
+
     hide_unused_packages(argv)
+    prefetch.start(argv)  # tokenizes on a spare core while this process imports torch and transformers
     try:
         args = parse_train_args(argv)
         preflight(args)

@@ -31,4 +31,6 @@ class ShuffledLengthGroupedSampler(LengthGroupedSampler):
 
 def shuffled_batches(sampler: LengthGroupedSampler) -> ShuffledLengthGroupedSampler:
     """The same grouping as `sampler`, with the batches in random order."""
-    return ShuffledLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths, generator=sampler.generator)
+    # A plain list: Trainer passes datasets' lazy Column, and reading it one index at a time
+    # (as the grouping does) costs 0.25 s per epoch for 2,000 samples.
+    return ShuffledLengthGroupedSampler(sampler.batch_size, lengths=list(sampler.lengths), generator=sampler.generator)

@@ -5,6 +5,7 @@ Reads top to bottom: tokenizer and template, data, model, trainer, train, save.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ def run_sft(args: TrainArgs, abort: AbortSignal) -> bool:
 
 def setup_tokenizer_and_data(args: TrainArgs, stage: str):
     """Tokenizer, template and tokenized datasets; rank 0 tokenizes first, the others read its cache."""
+    from core.data import prefetch
     from core.data.preprocess import get_dataset
     from core.data.templates import get_template
     from core.model import load_tokenizer
@@ -26,8 +28,12 @@ def setup_tokenizer_and_data(args: TrainArgs, stage: str):
     tokenizer = load_tokenizer(args.model)
     template = get_template(args.data.template, tokenizer) if stage != "pt" else None
     with args.training.main_process_first(desc="tokenizing the dataset"):
+        prefetched = prefetch.wait() == prefetch.TOKENIZED
+        # What the helper has just written is what --overwrite_cache asked for: read it.
+        data_args = dataclasses.replace(args.data, overwrite_cache=False) if prefetched else args.data
         train_set, eval_set = get_dataset(
-            args.data.dataset_dir, args.data.dataset, stage, tokenizer, template, args.data, seed=args.training.seed
+            args.data.dataset_dir, args.data.dataset, stage, tokenizer, template, data_args,
+            seed=args.training.seed, prefetched=prefetched,
         )
     print(f"[tuneforge] {len(train_set)} training samples" + (f", {len(eval_set)} for evaluation" if eval_set else ""), flush=True)
     return tokenizer, template, train_set, eval_set
@@ -140,9 +146,12 @@ def record_rank_checksums(trainer: Any, run_dir: Path) -> None:
 
 def train_and_save(trainer: Any, callback: RunDirCallback, args: TrainArgs, tokenizer: Any) -> bool:
     """Train (resuming if asked) and save the result; False when the run was aborted."""
+    from core import startup
+
     checkpoint = resume_checkpoint(args.training)
     if checkpoint is not None and trainer.is_world_process_zero():
         drop_rows_after(Path(args.training.output_dir), int(Path(checkpoint).name.rsplit("-", 1)[-1]))
+    startup.done()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     record_rank_checksums(trainer, Path(args.training.output_dir))
     if callback.aborted:
