@@ -99,6 +99,23 @@ def test_freeze_and_full_finetuning_train_and_save(demo_model, dataset_dir, tmp_
     assert not (out / "adapter_config.json").exists()
 
 
+def test_the_same_seed_trains_the_same_adapter(demo_model, dataset_dir, tmp_path):
+    """LoRA's random init follows --seed: the same seed gives the same weights, another seed others."""
+    from safetensors.torch import load_file
+
+    def adapter(seed: str, name: str) -> dict:
+        out = tmp_path / name
+        result = run_cli(train_argv(demo_model, dataset_dir, out, "--dataset", "alpaca_demo", "--max_steps", "2",
+                                    "--cutoff_len", "64", "--seed", seed))
+        assert result.returncode == 0, result.output[-3000:]
+        return load_file(str(out / "adapter_model.safetensors"))
+
+    first, again, other = adapter("3", "a"), adapter("3", "b"), adapter("4", "c")
+    assert first.keys() == again.keys() == other.keys()
+    assert all((first[k] == again[k]).all() for k in first)
+    assert any((first[k] != other[k]).any() for k in first)
+
+
 def test_val_size_gives_an_eval_loss_curve(demo_model, dataset_dir, tmp_path):
     out = tmp_path / "eval"
     result = run_cli(train_argv(
