@@ -1,8 +1,9 @@
 """Plot a train_speed JSON summary: TuneForge's figures relative to LLaMA-Factory (= 1.0).
 
-    python -m tests.bench.plot [RESULTS.json] [--html OUT.html] [--png OUT.png]
+    python -m tests.bench.plot [RESULTS.json] [--ui UI.json] [--html OUT.html] [--png OUT.png]
 
-Default input tests/bench/results/train_speed-latest.json. The HTML is a self-contained plotly
+Default input tests/bench/results/train_speed-latest.json, plus the web UI's start to a usable
+page from ui_latency-latest.json when it exists. The HTML is a self-contained plotly
 figure; the PNG is that page rendered by the system Chromium through Playwright (no kaleido
 needed), small enough to commit (docs/performance.png).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,23 +27,42 @@ BARS = (
 )
 
 
+UI_BAR = ("ui_usable_s", "web UI start to<br>usable page", 0.5)
+
+
+def with_ui_start(summary: dict[str, Any], ui: dict[str, Any]) -> dict[str, Any]:
+    """Add the web UI's start-to-usable-page medians (ui_latency.py) as one more figure; the
+    "same data again" series has no such figure."""
+    start = ui.get("start", {})
+    if not start.get("tuneforge") or not start.get("llamafactory"):
+        return summary
+    ours, theirs = (statistics.median(r["usable_s"] for r in start[t]) for t in ("tuneforge", "llamafactory"))
+    medians = {tool: dict(values) for tool, values in summary["medians"].items()}
+    ratios = {tool: dict(values) for tool, values in summary["ratios"].items()}
+    medians["llamafactory"]["ui_usable_s"] = theirs
+    medians["tuneforge-cold"]["ui_usable_s"] = ours
+    ratios["tuneforge-cold"]["ui_usable_s"] = ours / theirs
+    return {**summary, "medians": medians, "ratios": ratios}
+
+
 def figure(summary: dict[str, Any]):
     import plotly.graph_objects as go
 
     medians, ratios = summary["medians"], summary["ratios"]
     lf = medians["llamafactory"]
+    bars = BARS + ((UI_BAR,) if "ui_usable_s" in lf else ())
     fig = go.Figure()
     names = {"tuneforge-cold": "TuneForge (first run)", "tuneforge-warm": "TuneForge (same data again)"}
-    labels = [label for _, label, _ in BARS]
-    fig.add_bar(name="LLaMA-Factory 0.9.5", x=labels, y=[1.0] * len(BARS), marker_color="#b0b0b0",
-                text=[_value(lf[key], key) for key, _, _ in BARS], textposition="outside")
+    labels = [label for _, label, _ in bars]
+    fig.add_bar(name="LLaMA-Factory 0.9.5", x=labels, y=[1.0] * len(bars), marker_color="#b0b0b0",
+                text=[_value(lf[key], key) for key, _, _ in bars], textposition="outside")
     for tool, color in (("tuneforge-cold", "#3b82f6"), ("tuneforge-warm", "#1e3a8a")):
         if tool not in ratios:
             continue
-        fig.add_bar(name=names[tool], x=labels, y=[ratios[tool][key] for key, _, _ in BARS], marker_color=color,
-                    text=[f"{ratios[tool][key]:.2f}x<br>{_value(medians[tool][key], key)}" for key, _, _ in BARS],
-                    textposition="outside")
-    for i, (_, _, goal) in enumerate(BARS):
+        values = [ratios[tool].get(key) for key, _, _ in bars]
+        texts = [f"{r:.2f}x<br>{_value(medians[tool][key], key)}" if r is not None else "" for r, (key, _, _) in zip(values, bars)]
+        fig.add_bar(name=names[tool], x=labels, y=values, marker_color=color, text=texts, textposition="outside")
+    for i, (_, _, goal) in enumerate(bars):
         if goal is not None:
             fig.add_shape(type="line", x0=i - 0.45, x1=i + 0.45, y0=goal, y1=goal, line=dict(color="#dc2626", dash="dash"))
     load = summary.get("load_note", "")
@@ -58,7 +79,7 @@ def figure(summary: dict[str, Any]):
 def _value(v: Any, key: str) -> str:
     if v is None:
         return ""
-    unit = {"wall_s": " s", "ttfs_first_log_s": " s", "peak_rss_mb": " MB", "tokens_per_s": " tok/s"}[key]
+    unit = {"wall_s": " s", "ttfs_first_log_s": " s", "peak_rss_mb": " MB", "tokens_per_s": " tok/s", "ui_usable_s": " s"}[key]
     return f"{v:,.0f}{unit}" if v >= 100 else f"{v:.1f}{unit}"
 
 
@@ -78,6 +99,8 @@ def to_png(html: Path, png: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.plot")
     parser.add_argument("summary", nargs="?", type=Path, default=RESULTS / "train_speed-latest.json")
+    parser.add_argument("--ui", type=Path, default=RESULTS / "ui_latency-latest.json",
+                        help="ui_latency.py's summary (skipped when missing)")
     parser.add_argument("--html", type=Path, default=RESULTS / "train_speed.html")
     parser.add_argument("--png", type=Path, default=None, help="also render a PNG (e.g. docs/performance.png)")
     args = parser.parse_args(argv)
@@ -85,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if "llamafactory" not in summary.get("medians", {}):
         print("error: the summary has no LLaMA-Factory runs to compare with", file=sys.stderr)
         return 2
+    if args.ui.is_file():
+        summary = with_ui_start(summary, json.loads(args.ui.read_text(encoding="utf-8")))
     loads = [r.get("load_before") for rs in summary.get("tools", {}).values() for r in rs if r.get("load_before") is not None]
     if loads:
         summary["load_note"] = f"<br><sup>load average during the runs: {min(loads):.2f}–{max(loads):.2f}</sup>"
