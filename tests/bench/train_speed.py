@@ -1,6 +1,7 @@
 """Training speed, side by side with LLaMA-Factory 0.9.5, on the shared benchmark assets.
 
     python -m tests.bench.train_speed [--runs 3] [--assets DIR] [--quick] [--no-lf] [--equivalence]
+    python -m tests.bench.train_speed --runs 0 --equivalence     the equivalence check alone
 
 Builds the assets with ../shared/bench/make_assets.py (once; reused while MANIFEST.json exists),
 then for each of --runs rounds, interleaved so that both tools see the same machine load:
@@ -12,7 +13,8 @@ process start to the first logged step). The settings are read from llamafactory
 both tools train the same model, data and hyper-parameters; each keeps its own other defaults.
 
 --equivalence additionally trains one full epoch with length-grouped batches (our default) and
-with random batches (two seeds, for the noise band) and compares samples, tokens and loss.
+with random batches (two seeds, for the noise band) at a learning rate that makes the loss move,
+and compares samples, tokens and loss (tests/bench/results/equivalence-<time>.json).
 
 Prints every figure (median of the runs) and the ratios; writes the JSON summary to
 tests/bench/results/train_speed-<time>.json (and train_speed-latest.json).
@@ -254,8 +256,12 @@ def machine() -> dict[str, Any]:
 # ---------------------------------------------------------------------------- equivalence
 
 
+# The benchmark's lr (5e-5) moves the loss by 0.04 in an epoch: too little to tell curves apart.
+EQUIVALENCE_LR = 2e-3
+
+
 def equivalence(bench_run, assets: Path, out: Path) -> dict[str, Any]:
-    """One full epoch: length-grouped vs random batches (two seeds give the noise band)."""
+    """One full epoch at EQUIVALENCE_LR: length-grouped vs random batches (two seeds give the noise band)."""
     variants = {
         "group_by_length-seed42": {"train_sampling_strategy": "group_by_length", "seed": 42},
         "random-seed42": {"train_sampling_strategy": "random", "seed": 42},
@@ -264,7 +270,8 @@ def equivalence(bench_run, assets: Path, out: Path) -> dict[str, Any]:
     cache = out / "cache"
     report: dict[str, Any] = {}
     for name, extra in variants.items():
-        argv = tuneforge_argv(assets, {"max_steps": -1, "num_train_epochs": 1.0, "seed": extra["seed"]})
+        argv = tuneforge_argv(assets, {"max_steps": -1, "num_train_epochs": 1.0, "seed": extra["seed"],
+                                       "learning_rate": EQUIVALENCE_LR})
         argv += ["--train_sampling_strategy", extra["train_sampling_strategy"], "--logging_steps", "10"]
         print(f"equivalence: one epoch, {name} ...", flush=True)
         metrics = run_tuneforge(bench_run, out / name, argv, cache)
@@ -290,15 +297,16 @@ def supervised_tokens_per_epoch(cache: Path) -> dict[str, Any]:
     """Both samplers visit every sample once an epoch: check it on the tokenized set itself."""
     import datasets
     import torch
-    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    from core.train.sampler import ShuffledLengthGroupedSampler
 
     files = sorted((cache / "tuneforge").glob("tuneforge-*.arrow"))
     if not files:
         return {}
     ds = datasets.Dataset.from_file(str(files[0]))
-    lengths = ds["length"]
+    lengths = list(ds["length"])
     supervised = [sum(1 for x in labels[1:] if x != -100) for labels in ds["labels"]]
-    grouped = get_length_grouped_indices(lengths, 8, generator=torch.Generator().manual_seed(42))
+    grouped = list(ShuffledLengthGroupedSampler(8, lengths=lengths, generator=torch.Generator().manual_seed(42)))
     shuffled = torch.randperm(len(ds), generator=torch.Generator().manual_seed(42)).tolist()
     return {
         "samples": len(ds),
@@ -352,6 +360,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"round {i}/{runs}: TuneForge (same data again: cached tokenization) ...", flush=True)
         tools["tuneforge-warm"].append(run_tuneforge(bench_run, work / "tf" / f"warm-{i}", argv_tf, cache))
 
+    if runs == 0:  # --runs 0 --equivalence: the equivalence check alone
+        return write_equivalence(equivalence(bench_run, assets, work / "equivalence")) if args.equivalence else 0
     summary = summarize(tools)
     print()
     print(f"median of {runs} run(s); load average 1 min before/after each run: "
@@ -369,12 +379,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     }
     if args.equivalence:
         result["equivalence"] = equivalence(bench_run, assets, work / "equivalence")
-        print_equivalence(result["equivalence"])
+        write_equivalence(result["equivalence"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"train_speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=1), encoding="utf-8")
     shutil.copyfile(path, RESULTS / "train_speed-latest.json")
     print(f"\nsummary: {path}")
+    return 0
+
+
+def write_equivalence(report: dict[str, Any]) -> int:
+    print_equivalence(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"equivalence-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(f"equivalence: {path}")
     return 0
 
 
