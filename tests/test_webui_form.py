@@ -88,3 +88,18 @@ def test_every_string_key_used_in_webui_is_defined():
     generated = {k for k in used if k.startswith(("field.", "help."))}
     missing = sorted(k for k in used - generated if k not in i18n.STRINGS)
     assert not missing, f"i18n keys used but not defined: {missing}"
+
+
+def test_options_that_do_nothing_for_the_stage_or_type_are_hidden_and_only_those():
+    from core.args import STAGES
+
+    types = ("lora", "freeze", "full")
+    assert form.applies("pref_beta", "dpo", "lora") and not form.applies("pref_beta", "sft", "lora")
+    assert form.applies("lora_rank", "sft", "lora") and not form.applies("lora_rank", "sft", "full")
+    assert form.applies("freeze_trainable_layers", "rm", "freeze") and not form.applies("freeze_trainable_layers", "rm", "lora")
+    assert form.group_applies("lora", "sft", "freeze") and not form.group_applies("lora", "sft", "full")
+    # Every option that can be hidden lives in a group the tab re-checks when stage or type changes.
+    for group, names in form.GROUPS.items():
+        for name in names:
+            if not all(form.applies(name, s, f) for s in STAGES for f in types):
+                assert group in form.STAGED_GROUPS, name

@@ -181,6 +181,26 @@ def is_default(name: str, value: Any) -> bool:
     return value == default
 
 
+# The groups whose options depend on the stage or the fine-tuning type (see `applies`).
+STAGED_GROUPS = ("lora", "preference")
+
+
+def applies(name: str, stage: Optional[str], finetuning_type: Optional[str]) -> bool:
+    """Whether an option does anything for this stage and fine-tuning type; the Train tab hides
+    the others (their values stay and are still sent, so switching back loses nothing)."""
+    if name in GROUPS["preference"]:
+        return stage == "dpo"
+    if name == "freeze_trainable_layers":
+        return finetuning_type == "freeze"
+    if name in GROUPS["lora"]:
+        return finetuning_type == "lora"
+    return True
+
+
+def group_applies(group: str, stage: Optional[str], finetuning_type: Optional[str]) -> bool:
+    return any(applies(name, stage, finetuning_type) for name in GROUPS[group])
+
+
 # ---------------------------------------------------------------------------- controls
 
 

@@ -180,6 +180,25 @@ def test_a_cli_run_appears_in_the_runs_tab(page, app):
     assert "demo_sft" in page.locator("#runs-config").inner_text()
 
 
+def test_options_follow_the_stage_and_fine_tuning_type(page):
+    """dpo's options appear for dpo only, LoRA's for lora, the freeze depth for freeze."""
+    def shown(elem_id: str) -> bool:
+        return page.locator(f"#{elem_id}").is_visible()
+
+    assert not shown("group-preference") and shown("group-lora")
+    page.locator("#group-lora").get_by_text("LoRA / freeze").click()
+    assert shown("field-lora_rank") and not shown("field-freeze_trainable_layers")
+    choose(page, "field-stage", "dpo")
+    page.wait_for_selector("#group-preference", state="visible")
+    choose(page, "field-finetuning_type", "freeze")
+    page.wait_for_selector("#field-freeze_trainable_layers", state="visible")
+    assert not shown("field-lora_rank")
+    choose(page, "field-finetuning_type", "full")
+    page.wait_for_selector("#group-lora", state="hidden")
+    choose(page, "field-stage", "sft")
+    page.wait_for_selector("#group-preference", state="hidden")
+
+
 def test_the_page_speaks_chinese_to_a_chinese_browser(browser, app):
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()

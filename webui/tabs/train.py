@@ -320,11 +320,14 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
         )
         fields["output_dir"] = form.build_control(
             "output_dir", new_output_dir(ctx, form.default_value("stage"), form.default_value("finetuning_type")), scale=2)
+    stage, finetuning_type = form.default_value("stage"), form.default_value("finetuning_type")
     for group, names in form.GROUPS.items():
-        with gr.Accordion(I18N(f"train.group.{group}"), open=group == "basic", elem_id=f"group-{group}"):
+        with gr.Accordion(I18N(f"train.group.{group}"), open=group == "basic", elem_id=f"group-{group}",
+                          visible=form.group_applies(group, stage, finetuning_type)) as c[f"group_{group}"]:
             with gr.Row(equal_height=False):
                 for i, name in enumerate(names):
-                    fields[name] = form.build_control(name, min_width=200)
+                    fields[name] = form.build_control(name, min_width=200,
+                                                      visible=form.applies(name, stage, finetuning_type))
             if group == "advanced":
                 c["extra"] = gr.Code(value="", language="yaml", label=I18N("train.extra"), elem_id="train-extra",
                                      interactive=True, lines=3)
@@ -494,6 +497,19 @@ def _wire(ctx: AppContext, c: dict[str, Any], fields: dict[str, Any], lang) -> N
         return gr.Dropdown(choices=names, value=[n for n in names if n == form.default_value("dataset")][:1] if names else [])
 
     fields["stage"].input(on_stage, fields["stage"], fields["dataset"])
+
+    # Options that do nothing for the chosen stage and fine-tuning type are hidden (.change: a
+    # loaded config switches them too).
+    staged_fields = [n for g in form.STAGED_GROUPS for n in form.GROUPS[g]]
+
+    def show_applicable(stage, finetuning_type):
+        return ([gr.Accordion(visible=form.group_applies(g, stage, finetuning_type)) for g in form.STAGED_GROUPS]
+                + [gr.update(visible=form.applies(n, stage, finetuning_type)) for n in staged_fields])
+
+    for trigger in (fields["stage"], fields["finetuning_type"]):
+        trigger.change(show_applicable, [fields["stage"], fields["finetuning_type"]],
+                       [c[f"group_{g}"] for g in form.STAGED_GROUPS] + [fields[n] for n in staged_fields],
+                       show_progress="hidden")
 
     def refresh_choices(stage, selected, model, adapter):
         """Coming back to the tab: datasets registered, models and adapters made meanwhile."""
