@@ -304,6 +304,31 @@ def register_strings(strings: dict[str, tuple[str, str]]) -> None:
     STRINGS.update(strings)
 
 
+# Table column headers: gr.Dataframe takes plain strings, so they are translated on the server.
+STRINGS.update({
+    "col.run": ("run", "运行"),
+    "col.state": ("state", "状态"),
+    "col.stage": ("stage", "阶段"),
+    "col.model": ("model", "模型"),
+    "col.datasets": ("datasets", "数据集"),
+    "col.steps": ("steps", "步数"),
+    "col.final_loss": ("final loss", "最终损失"),
+    "col.duration": ("duration", "用时"),
+    "col.name": ("name", "名称"),
+    "col.shape": ("shape", "格式"),
+    "col.records": ("records", "记录数"),
+    "col.file": ("file", "文件"),
+    "col.sha1": ("SHA-1", "SHA-1"),
+    "col.position": ("#", "#"),
+    "col.output_dir": ("output folder", "输出目录"),
+})
+
+
+def headers(lang: str | None, columns: tuple[str, ...]) -> list[str]:
+    """Column headers of a table in the session's language (keys `col.<column>`)."""
+    return [t(lang, f"col.{column}") for column in columns]
+
+
 def t(lang: str | None, key: str, **fmt: Any) -> str:
     """A server-side message in the session's language.
 

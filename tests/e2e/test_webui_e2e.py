@@ -187,7 +187,8 @@ def test_options_follow_the_stage_and_fine_tuning_type(page):
 
     assert not shown("group-preference") and shown("group-lora")
     page.locator("#group-lora").get_by_text("LoRA / freeze").click()
-    assert shown("field-lora_rank") and not shown("field-freeze_trainable_layers")
+    page.wait_for_selector("#field-lora_rank", state="visible")
+    assert not shown("field-freeze_trainable_layers")
     choose(page, "field-stage", "dpo")
     page.wait_for_selector("#group-preference", state="visible")
     choose(page, "field-finetuning_type", "freeze")
@@ -206,7 +207,14 @@ def test_the_page_speaks_chinese_to_a_chinese_browser(browser, app):
     page.wait_for_selector("#train-start")
     page.get_by_role("tab", name="训练").wait_for()
     assert page.locator("#train-start").inner_text().strip() == "开始"
+    # Table headers too (translated on the server, since a table's headers are plain text).
+    page.wait_for_function("() => document.querySelector('#train-queue').innerText.includes('输出目录')")
+    page.get_by_role("tab", name="运行记录").click()
+    page.wait_for_function("() => document.querySelector('#runs-table').innerText.includes('最终损失')")
     # The switch turns it back to English without a reload.
     choose(page, "tf-lang", "English")
+    page.wait_for_function("() => document.querySelector('#runs-table').innerText.includes('final loss')")
+    page.get_by_role("tab", name="Train").click()
     page.wait_for_function("() => document.querySelector('#train-start').innerText.trim() == 'Start'")
+    page.wait_for_function("() => document.querySelector('#train-queue').innerText.includes('output folder')")
     context.close()

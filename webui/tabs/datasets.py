@@ -15,8 +15,9 @@ from typing import Any, Optional
 from core.errors import UserError
 from webui.context import AppContext, display_path, resolve_path
 from webui.form import NONE
-from webui.i18n import I18N, t
+from webui.i18n import I18N, headers, t
 
+TABLE_COLUMNS = ("name", "shape", "records", "file", "sha1")
 COLUMN_KEYS = ("prompt", "query", "response", "history", "system", "messages", "chosen", "rejected")
 SHAREGPT_KEYS = ("messages", "system", "chosen", "rejected")
 ALPACA_KEYS = ("prompt", "query", "response", "history", "system", "chosen", "rejected")
@@ -94,7 +95,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
     with gr.Row():
         c["refresh"] = gr.Button(I18N("data.refresh"), elem_id="data-refresh", scale=0, min_width=120)
         c["message"] = gr.Markdown("", elem_id="data-message")
-    c["table"] = gr.Dataframe(value=[], headers=["name", "shape", "records", "file", "SHA-1"], interactive=False,
+    c["table"] = gr.Dataframe(value=[], headers=headers("en", TABLE_COLUMNS), interactive=False,
                               elem_id="data-table", label=I18N("data.table"), wrap=True)
     with gr.Accordion(I18N("data.upload"), open=True, elem_id="data-upload-box"):
         with gr.Row():
@@ -172,11 +173,20 @@ def _wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
         files = sorted(p.name for p in ctx.dataset_dir.iterdir()
                        if p.is_file() and p.suffix.lower() in (".json", ".jsonl", ".csv", ".parquet", ".txt")
                        and p.name != "dataset_info.json" and p.name not in registered) if ctx.dataset_dir.is_dir() else []
-        return (table, gr.Dropdown(choices=names, value=None), gr.Dropdown(choices=names, value=names[0] if names else None),
+        return (gr.Dataframe(value=table, headers=headers(lang_value, TABLE_COLUMNS)),
+                gr.Dropdown(choices=names, value=None), gr.Dropdown(choices=names, value=names[0] if names else None),
                 gr.Dropdown(choices=files, value=None), "")
 
     refresh_out = [c["table"], c["remove_pick"], c["preview_pick"], c["existing_file"], c["message"]]
     c["refresh"].click(refresh, lang, refresh_out)
+
+    def retitle(lang_value):
+        try:
+            return gr.Dataframe(value=dataset_table(ctx), headers=headers(lang_value, TABLE_COLUMNS))
+        except UserError:
+            return gr.skip()  # the refresh button says what is wrong with the registry
+
+    lang.change(retitle, lang, c["table"])
     ctx.hooks["datasets_refresh"] = (refresh, lang, refresh_out)
 
     def on_upload(file, lang_value):

@@ -19,7 +19,7 @@ from core import rundir
 from core.errors import UserError
 from webui import command
 from webui.context import AppContext, display_path, resolve_path
-from webui.i18n import I18N, t
+from webui.i18n import I18N, headers, t
 from webui.runner import RunRequest
 
 COLUMNS = ("run", "state", "stage", "model", "datasets", "steps", "final_loss", "duration")
@@ -97,7 +97,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
     with gr.Row():
         c["refresh"] = gr.Button(I18N("runs.refresh"), elem_id="runs-refresh", scale=0, min_width=120)
         c["summary"] = gr.Markdown("", elem_id="runs-summary")
-    c["table"] = gr.Dataframe(value=[], headers=list(COLUMNS), interactive=False, elem_id="runs-table", wrap=True)
+    c["table"] = gr.Dataframe(value=[], headers=headers("en", COLUMNS), interactive=False, elem_id="runs-table", wrap=True)
     with gr.Row():
         c["compare"] = gr.Dropdown(choices=[], value=[], multiselect=True, label=I18N("runs.compare"),
                                    elem_id="runs-compare", scale=3)
@@ -131,11 +131,13 @@ def _wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
         table = run_table(ctx)
         names = [row[0] for row in table]
         summary = "" if table else t(lang_value, "runs.no_runs", path=display_path(ctx.saves_dir))
-        return (table, summary, gr.Dropdown(choices=names, value=pick if pick in names else None),
+        return (gr.Dataframe(value=table, headers=headers(lang_value, COLUMNS)), summary,
+                gr.Dropdown(choices=names, value=pick if pick in names else None),
                 gr.Dropdown(choices=names, value=[n for n in (compare or []) if n in names]))
 
     refresh_io = ([c["pick"], c["compare"], lang], [c["table"], c["summary"], c["pick"], c["compare"]])
     c["refresh"].click(refresh, *refresh_io)
+    lang.change(refresh, *refresh_io)
 
     def on_load(demo):
         demo.load(refresh, *refresh_io)

@@ -20,7 +20,7 @@ from core import rundir
 from core.errors import UserError
 from webui import command, form
 from webui.context import AppContext, display_path, resolve_path
-from webui.i18n import I18N, t
+from webui.i18n import I18N, headers, t
 from webui.runner import RunRequest
 
 IDLE_TICK_S = 3.0
@@ -120,8 +120,14 @@ def read_state(ctx: AppContext, run_dir: Path) -> tuple[str, Optional[str]]:
     return state, status.get("error")
 
 
-def queue_rows(ctx: AppContext) -> list[list[Any]]:
-    return [[i + 1, q.name, display_path(q.run_dir)] for i, q in enumerate(ctx.runner.queue())]
+QUEUE_COLUMNS = ("position", "run", "output_dir")
+
+
+def queue_table(ctx: AppContext, lang: str):
+    import gradio as gr
+
+    rows = [[i + 1, q.name, display_path(q.run_dir)] for i, q in enumerate(ctx.runner.queue())]
+    return gr.Dataframe(value=rows, headers=headers(lang, QUEUE_COLUMNS))
 
 
 _FIGURES: "OrderedDict[tuple, Any]" = OrderedDict()
@@ -188,7 +194,7 @@ def tick(ctx: AppContext, watch: Optional[Watch], smooth: bool, log_scale: bool,
     sig = [q.id for q in ctx.runner.queue()]
     if sig != watch.queue_sig:
         watch.queue_sig = sig
-        outputs["queue"] = queue_rows(ctx)
+        outputs["queue"] = queue_table(ctx, lang)
         outputs["queue_pick"] = gr.Dropdown(choices=[(q.name, q.id) for q in ctx.runner.queue()], value=None)
     keep = ctx.runner.busy() or (watch.run_dir is not None and not watch.final)
     if keep != watch.timer_on:
@@ -362,7 +368,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
                                               autoscroll=True, interactive=False, elem_id="train-console")
     with gr.Accordion(I18N("train.queue"), open=True, elem_id="train-queue-box"):
         gr.Markdown(I18N("app.server_state"))
-        c["queue"] = gr.Dataframe(value=[], headers=["#", "run", "output folder"], interactive=False,
+        c["queue"] = gr.Dataframe(value=[], headers=headers("en", QUEUE_COLUMNS), interactive=False,
                                   elem_id="train-queue", wrap=True)
         with gr.Row():
             c["queue_pick"] = gr.Dropdown(choices=[], value=None, label=I18N("train.queue_pick"),
@@ -559,6 +565,7 @@ def _wire(ctx: AppContext, c: dict[str, Any], fields: dict[str, Any], lang) -> N
             return watch
         return handler
 
+    lang.change(lambda lang_value: queue_table(ctx, lang_value), lang, c["queue"])
     for action in ("up", "down", "remove"):
         c[f"queue_{action}"].click(queue_action(action), [c["queue_pick"], c["watch"]], c["watch"]) \
             .then(run_tick, c["tick_inputs"], tick_outputs, show_progress="hidden")
