@@ -117,7 +117,10 @@ def supervised_logits_trainer() -> type:
             from core.train.sampler import shuffled_batches
 
             sampler = super()._get_train_sampler(train_dataset)
-            return shuffled_batches(sampler) if isinstance(sampler, LengthGroupedSampler) else sampler
+            if not isinstance(sampler, LengthGroupedSampler):
+                return sampler
+            # Longest batch first where memory runs out (an accelerator), see core/train/sampler.py.
+            return shuffled_batches(sampler, longest_first=self.args.device.type != "cpu")
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.get("labels")
