@@ -189,8 +189,8 @@ def tokenize_sft(
     batch: dict[str, list], tokenizer: Any, template: Template, cutoff_len: int, train_on_prompt: bool, system: Optional[str]
 ) -> dict[str, list]:
     out: dict[str, list] = {"input_ids": [], "labels": [], "length": []}
-    for messages, record_system in zip(batch["messages"], batch["system"]):
-        pairs = template.encode_multiturn(tokenizer, messages, record_system or system)
+    conversations = [(messages, record_system or system) for messages, record_system in zip(batch["messages"], batch["system"])]
+    for pairs in template.encode_many(tokenizer, conversations):
         input_ids, labels = [], []
         for source, target in truncate_turns(pairs, cutoff_len):
             input_ids += source + target
@@ -203,10 +203,14 @@ def tokenize_sft(
 
 def tokenize_pairwise(batch: dict[str, list], tokenizer: Any, template: Template, cutoff_len: int, system: Optional[str]) -> dict[str, list]:
     out: dict[str, list] = {"prompt_input_ids": [], "chosen_input_ids": [], "rejected_input_ids": [], "length": []}
+    conversations = []  # each record twice: its messages + the chosen answer, then + the rejected one
     for messages, record_system, chosen, rejected in zip(batch["messages"], batch["system"], batch["chosen"], batch["rejected"]):
-        sys_text = record_system or system
-        prompt_ids, chosen_ids = _prompt_and_answer(tokenizer, template, messages, chosen, sys_text)
-        _, rejected_ids = _prompt_and_answer(tokenizer, template, messages, rejected, sys_text)
+        for answer in (chosen, rejected):
+            conversations.append((messages + [{"role": "assistant", "content": answer}], record_system or system))
+    encoded = template.encode_many(tokenizer, conversations)
+    for chosen_pairs, rejected_pairs in zip(encoded[0::2], encoded[1::2]):
+        prompt_ids, chosen_ids = _prompt_and_answer(chosen_pairs)
+        _, rejected_ids = _prompt_and_answer(rejected_pairs)
         source_len, target_len = infer_seqlen(len(prompt_ids), max(len(chosen_ids), len(rejected_ids)), cutoff_len)
         prompt_ids, chosen_ids, rejected_ids = prompt_ids[:source_len], chosen_ids[:target_len], rejected_ids[:target_len]
         out["prompt_input_ids"].append(prompt_ids)
@@ -216,8 +220,8 @@ def tokenize_pairwise(batch: dict[str, list], tokenizer: Any, template: Template
     return out
 
 
-def _prompt_and_answer(tokenizer: Any, template: Template, messages: list[dict], answer: str, system: Optional[str]) -> tuple[list[int], list[int]]:
-    pairs = template.encode_multiturn(tokenizer, messages + [{"role": "assistant", "content": answer}], system)
+def _prompt_and_answer(pairs: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
+    """(every turn before the last answer, the last answer) of an encoded conversation."""
     prompt: list[int] = []
     for source, target in pairs[:-1]:
         prompt += source + target
