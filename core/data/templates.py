@@ -58,7 +58,7 @@ class Template:
 
     def encode_many(self, tokenizer: Any, conversations: list[tuple[Messages, Optional[str]]]) -> list[list[tuple[list[int], list[int]]]]:
         """encode_multiturn for many (messages, system) conversations, with one tokenizer call for
-        all their text: the tokenizer's batch path is ~1.7x faster than text by text."""
+        all their text: the tokenizer's batch path is ~1.5x faster than text by text."""
         for messages, _ in conversations:
             _check_messages(messages, last="assistant")
         if self.use_chat_template:
