@@ -16,6 +16,7 @@ import socket
 import sys
 from typing import Any, Optional
 
+from core import startup
 from core.errors import UserError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -224,8 +225,6 @@ def _build_chat_slot(ctx, lang, chat_target) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from core import startup
-
     startup.begin()  # until the server is up (core/startup.py)
     try:
         return serve(argv)
@@ -234,8 +233,6 @@ def main(argv: list[str]) -> int:
 
 
 def serve(argv: list[str]) -> int:
-    from core import startup
-
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
     try:

@@ -79,6 +79,16 @@ def setup_run(page, max_steps: int) -> None:
     set_value(page, "field-save_steps", "1000")
 
 
+def preview_and_start(page, app) -> tuple[str, Path]:
+    """Preview the command, then click Start: (the previewed command, the run folder)."""
+    page.locator("#train-preview").click()
+    page.wait_for_function("() => document.querySelector('#train-command textarea').value.includes('launch.py train')")
+    previewed = read_value(page, "train-command")
+    run_dir = run_dir_of(page, app)
+    page.locator("#train-start").click()
+    return previewed, run_dir
+
+
 def state_of(run_dir: Path) -> str:
     try:
         return json.loads((run_dir / "status.json").read_text()).get("state", "")
@@ -115,11 +125,7 @@ def test_upload_a_dataset_with_a_custom_column_mapping(page, app, tmp_path):
 
 def test_a_demo_run_streams_survives_a_reload_and_aborts_cleanly(page, app):
     setup_run(page, 400)
-    page.locator("#train-preview").click()
-    page.wait_for_function("() => document.querySelector('#train-command textarea').value.includes('launch.py train')")
-    previewed = read_value(page, "train-command")
-    run_dir = run_dir_of(page, app)
-    page.locator("#train-start").click()
+    previewed, run_dir = preview_and_start(page, app)
     wait_until(page, lambda: (run_dir / "launch.json").exists(), 30, "launch.json")
     launch = json.loads((run_dir / "launch.json").read_text())
     assert launch["command"] == previewed  # what was shown is what runs

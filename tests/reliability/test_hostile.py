@@ -206,14 +206,10 @@ def test_wrong_passwords_are_refused_and_the_secret_never_leaks(apps, browser, d
     page.get_by_label("password").fill(SECRET)
     page.get_by_role("button", name="Login").click()
     page.wait_for_selector("#tf-ready [data-ready]", state="attached")
-    from tests.e2e.test_webui_e2e import read_value, run_dir_of, setup_run
+    from tests.e2e.test_webui_e2e import preview_and_start, setup_run
 
     setup_run(page, 400)
-    page.locator("#train-preview").click()
-    page.wait_for_function("() => document.querySelector('#train-command textarea').value.includes('launch.py train')")
-    previewed = read_value(page, "train-command")
-    run_dir = run_dir_of(page, app)
-    page.locator("#train-start").click()
+    previewed, run_dir = preview_and_start(page, app)
     wait_for(lambda: (run_dir / "run.yaml").exists() and rundir.read_json(run_dir / "launch.json").get("trainer_pid"),
              180, "the trainer to write run.yaml")
     trainer = rundir.read_json(run_dir / "launch.json")["trainer_pid"]
