@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from core.atomic import write_atomic
+
 STATES = ("starting", "running", "finished", "failed", "aborted")
 ACTIVE_STATES = ("starting", "running")
 LOG_FIELDS = (
@@ -34,14 +36,8 @@ LOSS_PLOT = "training_loss.html"
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so a reader never sees half a file: temp file, fsync, rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write JSON so a reader never sees half a file (core/atomic.py)."""
+    write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
 
 
 def read_json(path: Path) -> Optional[dict[str, Any]]:
@@ -88,19 +84,16 @@ def checkpoints(run_dir: Path, complete: bool = True) -> list[Path]:
 
 
 def pid_alive(pid: Optional[int]) -> bool:
+    """Whether a process runs under this pid; a zombie (exited, not yet reaped) does not."""
+    import psutil
+
     if not pid:
         return False
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); it is dead for our purposes.
-    try:
-        with open(f"/proc/{int(pid)}/stat", encoding="utf-8") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
+    except psutil.AccessDenied:  # another user's process: it exists
         return True
 
 

@@ -71,52 +71,23 @@ def group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    if not os.path.isdir("/proc"):
-        return True
     # killpg(0) also succeeds for zombies nobody has reaped yet; look at each member's state.
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def _proc_stat(pid: str) -> Optional[list[str]]:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            return fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _has_run_id(pid: str, marker: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return marker in fh.read().split(b"\0")
-    except OSError:  # gone, or another user's process
-        return False
+    return bool(run_processes(pgid, None))
 
 
 def run_processes(pgid: int, run_id: Optional[str]) -> list[int]:
     """Live (non-zombie) processes of a run: its launcher's group and every process carrying its id."""
-    if not os.path.isdir("/proc"):
-        return [pgid] if group_alive(pgid) else []
-    marker = f"{RUN_ID_ENV}={run_id}".encode() if run_id else None
+    import psutil
+
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _proc_stat(entry)
-        if fields is None or fields[0] in ("Z", "X"):
-            continue
-        if int(fields[2]) == pgid or (marker is not None and _has_run_id(entry, marker)):
-            found.append(int(entry))
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                continue
+            if os.getpgid(proc.pid) == pgid or (run_id is not None and proc.environ().get(RUN_ID_ENV) == run_id):
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            continue  # gone meanwhile, or another user's process (never one of ours)
     return found
 
 

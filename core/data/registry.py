@@ -18,13 +18,12 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
+from core.atomic import write_atomic
 from core.data.loaders import (
     DATA_EXTENSIONS,
     RawRecord,
@@ -580,60 +579,24 @@ def _disk_full(err: OSError, what: str, where: Path) -> UserError:
 
 def _atomic_copy(src: Path, dst: Path) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIXES[0], dir=dst.parent)
+        with open(src, "rb") as inp:
+            write_atomic(dst, inp, temp_prefix=TEMP_PREFIXES[0])
     except OSError as err:
         if err.errno in DISK_FULL_ERRNOS:
             raise _disk_full(err, f"a copy of {src.name}", dst.parent) from None
-        raise
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        if err.errno in DISK_FULL_ERRNOS:
-            raise _disk_full(err, f"a copy of {src.name}", dst.parent) from None
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def _write_info(dataset_dir: Path, info: dict) -> None:
-    """Rewrite dataset_info.json atomically: temp file in the same dir, fsync, rename."""
+    """Rewrite dataset_info.json atomically (core/atomic.py)."""
     dataset_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(info, indent=2, ensure_ascii=False) + "\n"
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIXES[1], suffix=".tmp", dir=dataset_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dataset_dir / INFO_FILE)
+        write_atomic(dataset_dir / INFO_FILE, json.dumps(info, indent=2, ensure_ascii=False) + "\n",
+                     temp_prefix=TEMP_PREFIXES[1])
     except OSError as err:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
         if err.errno in DISK_FULL_ERRNOS:
             raise _disk_full(err, f"the new {INFO_FILE}", dataset_dir) from None
         raise
-    except BaseException:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(dataset_dir)
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename itself survives a power cut only once the directory entry is on disk.
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _remove_stale_temps(dataset_dir: Path) -> None:

@@ -75,14 +75,13 @@ def resume_checkpoint(training_args: Any) -> Any:
 def drop_rows_after(run_dir: Path, step: int) -> None:
     """On resume, log rows past the checkpoint are replayed: remove them so the curve stays single."""
     from core import rundir
+    from core.atomic import write_atomic
 
     path = run_dir / rundir.TRAINER_LOG
     if not path.exists():
         return
     rows = [r for r in rundir.read_log_rows(run_dir) if (r.get("step") or 0) <= step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def count_real_tokens(training_args: Any) -> None:

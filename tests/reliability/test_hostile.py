@@ -11,6 +11,7 @@ import os
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -215,11 +216,12 @@ def test_wrong_passwords_are_refused_and_the_secret_never_leaks(apps, browser, d
     trainer = rundir.read_json(run_dir / "launch.json")["trainer_pid"]
     exposed = {"preview": previewed.encode()}
     for pid in {trainer, rundir.read_json(run_dir / "launch.json")["pid"]}:
-        for what in ("environ", "cmdline"):
-            try:
-                exposed[f"/proc/{pid}/{what}"] = Path(f"/proc/{pid}/{what}").read_bytes()
-            except OSError:
-                pass
+        try:
+            process = psutil.Process(pid)
+            exposed[f"environ of {pid}"] = "\0".join(f"{k}={v}" for k, v in process.environ().items()).encode()
+            exposed[f"cmdline of {pid}"] = "\0".join(process.cmdline()).encode()
+        except psutil.Error:
+            pass
     page.locator("#train-abort").click()
     wait_for(lambda: read_status(run_dir).get("state") in ("aborted", "failed", "finished"), 30, "the abort")
     context.close()

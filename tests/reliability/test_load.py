@@ -1,7 +1,7 @@
 """Load and restarts, in real browsers against real app processes.
 
 - Five sessions watch one live run: each sees every logged step, and the app's own CPU time
-  stays small next to the trainer's (utime+stime from /proc, no wall-clock assertions).
+  stays small next to the trainer's (user + system time from psutil, no wall-clock assertions).
 - The app killed and started again while a run trains: the run goes on, and the new app
   re-attaches it (watch and Abort work).
 """
@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 
+import psutil
 import pytest
 
 from core import rundir
@@ -25,13 +25,11 @@ STEPS_JS = """() => {
   const el = document.querySelector('#train-plot .js-plotly-plot') || document.querySelector('#train-plot [data-testid="plotly"]');
   return el && el.data && el.data[0] && el.data[0].x ? Array.from(el.data[0].x) : [];
 }"""
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def cpu_of_tree(pids: set[int]) -> dict[int, float]:
@@ -40,7 +38,7 @@ def cpu_of_tree(pids: set[int]) -> dict[int, float]:
     for pid in pids:
         try:
             out[pid] = cpu_seconds(pid)
-        except OSError:
+        except psutil.Error:
             continue
     return out
 
