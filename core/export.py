@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from core.errors import UserError
+from core.progress import PROGRESS_PREFIX, print_progress  # noqa: F401 (PROGRESS_PREFIX: core/get_model.py imports it from here)
 
 Progress = Callable[[float, str], None]
-PROGRESS_PREFIX = "[tuneforge-progress]"  # the web UI's progress-line prefix (webui/context.py)
 EXPORT_MARKER = "export.json"  # written last: how the folder was made
 
 # The files an export writes; --overwrite removes these (and only these) first, so stale shards of
@@ -175,16 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    def progress(fraction: float, message: str) -> None:
-        print(f"{PROGRESS_PREFIX} {fraction:.3f} {message}", flush=True)
-
     try:
         args = build_parser().parse_args(argv)
         for name in ("model_name_or_path", "adapter_name_or_path", "export_dir"):
             if not getattr(args, name):
                 raise UserError(f"--{name} is required")
         export_merged(args.model_name_or_path, args.adapter_name_or_path, args.export_dir, template=args.template,
-                      max_shard_size=args.export_size, overwrite=args.overwrite, progress=progress)
+                      max_shard_size=args.export_size, overwrite=args.overwrite, progress=print_progress)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from core.progress import read_progress
 from webui.command import ROOT
 from webui.runner import Runner
-
-PROGRESS_PREFIX = "[tuneforge-progress]"
-
 
 def display_path(path: Path | str) -> str:
     """A path as the user types it: relative to the repository when inside it."""
@@ -71,9 +69,9 @@ class DemoBuilder:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
-            if line.startswith(PROGRESS_PREFIX):
-                frac, _, message = line[len(PROGRESS_PREFIX):].strip().partition(" ")
-                self.fraction, self.message = float(frac), message
+            progress = read_progress(line)
+            if progress is not None:
+                self.fraction, self.message = progress
             elif line:
                 tail = (tail + [line])[-20:]
         code = proc.wait()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from webui.context import PROGRESS_PREFIX
+from core.progress import print_progress
 
 
 def main(argv: list[str]) -> int:
@@ -15,12 +15,8 @@ def main(argv: list[str]) -> int:
     from core.errors import UserError
 
     out_dir, data_dir = argv[0], argv[1]
-
-    def progress(fraction: float, message: str) -> None:
-        print(f"{PROGRESS_PREFIX} {fraction:.3f} {message}", flush=True)
-
     try:
-        build_demo_model(out_dir=out_dir, data_dir=data_dir, progress=progress)
+        build_demo_model(out_dir=out_dir, data_dir=data_dir, progress=print_progress)
     except UserError as err:
         print(f"[tuneforge] error: {err}", flush=True)
         return 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+# The label of a position that is not trained (prompt, padding): torch's cross-entropy skips it.
+# Tokenization (core/data/preprocess.py) and the loss (core/train/logits.py) use this one too.
 IGNORE_INDEX = -100
 
 

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from core.data.collator import IGNORE_INDEX
 from core.data.registry import check_stage, get_spec, load_records
 from core.data.templates import Template, adds_bos, get_template
 from core.errors import UserError
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
     from core.args import DataArguments
 
-IGNORE_INDEX = -100
 # Bump when the tokenization below changes, so old cache files are not reused.
 CODE_VERSION = "1"
 

@@ -19,7 +19,7 @@ import inspect
 from functools import lru_cache
 from typing import Any
 
-IGNORE_INDEX = -100
+from core.data.collator import IGNORE_INDEX
 
 
 @lru_cache(maxsize=None)

@@ -18,7 +18,8 @@ from typing import Any, Iterator, Optional
 
 from core.errors import UserError
 from webui.command import ROOT
-from webui.context import PROGRESS_PREFIX, AppContext, display_path, resolve_path
+from core.progress import read_progress
+from webui.context import AppContext, display_path, resolve_path
 from webui.i18n import I18N, t
 from webui.tabs.chat import finished_adapters, local_models, proposal
 
@@ -68,12 +69,9 @@ class ExportJob:
             assert proc.stdout is not None
             for line in proc.stdout:
                 line = line.rstrip()
-                if line.startswith(PROGRESS_PREFIX):
-                    frac, _, message = line[len(PROGRESS_PREFIX):].strip().partition(" ")
-                    try:
-                        fraction = float(frac)
-                    except ValueError:
-                        pass
+                progress = read_progress(line)
+                if progress is not None:
+                    fraction, message = progress
                     log = (log + [message])[-LOG_LINES:]
                 elif line and "it/s]" not in line:  # tqdm bars of weight loading are noise here
                     log = (log + [line])[-LOG_LINES:]

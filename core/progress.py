@@ -1,0 +1,23 @@
+"""Progress lines: how a command run as a subprocess (export, the demo-model build) tells the web
+UI how far it is, on its stdout: `[tuneforge-progress] FRACTION MESSAGE`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+PROGRESS_PREFIX = "[tuneforge-progress]"
+
+
+def print_progress(fraction: float, message: str) -> None:
+    print(f"{PROGRESS_PREFIX} {fraction:.3f} {message}", flush=True)
+
+
+def read_progress(line: str) -> Optional[tuple[float, str]]:
+    """(fraction, message) of a progress line; None for any other line (or a garbled fraction)."""
+    if not line.startswith(PROGRESS_PREFIX):
+        return None
+    fraction, _, message = line[len(PROGRESS_PREFIX):].strip().partition(" ")
+    try:
+        return float(fraction), message
+    except ValueError:
+        return None
