@@ -64,6 +64,30 @@ def test_every_string_has_english_and_chinese():
     assert t("zh-CN", "train.start") == "开始" and t("en", "train.start") == "Start"
 
 
+def test_no_string_table_defines_a_key_twice():
+    """A dict literal keeps the last of two equal keys without a word; read the source instead."""
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "webui" / "i18n.py"
+    keys: dict[str, list[str]] = {}  # table name -> every key written into it, in order
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Dict):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            literals = [(getattr(target, "id", "?"), node.value)]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update"
+              and node.args and isinstance(node.args[0], ast.Dict)):
+            literals = [(getattr(node.func.value, "id", "?"), node.args[0])]
+        else:
+            continue
+        for table, literal in literals:
+            keys.setdefault(table, []).extend(k.value for k in literal.keys if isinstance(k, ast.Constant))
+    assert {"STRINGS", "FIELD_LABELS", "FIELD_HELP_ZH"} <= set(keys)
+    for table, written in keys.items():
+        twice = sorted({k for k in written if written.count(k) > 1})
+        assert not twice, f"{table} defines these keys more than once: {twice}"
+
+
 def test_optional_numbers_accept_empty_as_unset():
     assert form.from_ui("max_samples", "") is None
     assert form.from_ui("max_samples", "50") == 50
@@ -74,7 +98,6 @@ def test_every_string_key_used_in_webui_is_defined():
     import re
     from pathlib import Path
 
-    import webui.tabs  # noqa: F401  (tab modules may register their own strings)
     from webui import i18n
 
     root = Path(__file__).resolve().parents[1] / "webui"

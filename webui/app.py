@@ -149,7 +149,9 @@ def build_app(ctx) -> Any:
     import gradio as gr
 
     from webui.i18n import I18N
+    from webui.tabs import chat as chat_tab
     from webui.tabs import datasets as datasets_tab
+    from webui.tabs import export as export_tab
     from webui.tabs import runs as runs_tab
     from webui.tabs import train as train_tab
 
@@ -173,10 +175,8 @@ def build_app(ctx) -> Any:
             with gr.Tab(I18N("tab.datasets"), id="datasets", elem_id="tab-datasets") as data_tab_obj:
                 datasets_tab.build(ctx, lang)
             with gr.Tab(I18N("tab.chat"), id="chat", elem_id="tab-chat"):
-                _build_chat_slot(ctx, lang, chat_target)
+                chat_tab.build(ctx, lang, chat_target)
             with gr.Tab(I18N("tab.export"), id="export", elem_id="tab-export"):
-                from webui.tabs import export as export_tab
-
                 export_tab.build(ctx, lang)
 
         lang.change(None, lang, lang, js=LANG_JS)
@@ -195,33 +195,6 @@ def build_app(ctx) -> Any:
         data_tab_obj.select(data_refresh, data_inputs, data_outputs)
         train_tab_obj.select(train["refresh_choices"], train["refresh_inputs"], train["refresh_outputs"])
     return demo
-
-
-def _build_chat_slot(ctx, lang, chat_target) -> None:
-    """The Chat tab: webui/tabs/chat.py's `build(ctx, lang, chat_target)` once it exists.
-
-    The Runs tab's "Chat with its adapter" sets `chat_target` and selects this tab; the chat
-    module listens to `chat_target.change` to load that model and adapter.
-    """
-    import importlib.util
-
-    import gradio as gr
-
-    from webui.i18n import t
-
-    if importlib.util.find_spec("webui.tabs.chat") is not None:
-        from webui.tabs import chat
-
-        chat.build(ctx, lang, chat_target)
-        return
-    info = gr.Markdown(t("en", "chat.none"), elem_id="chat-placeholder")
-
-    def show(target, lang_value):
-        if not target:
-            return t(lang_value, "chat.none")
-        return t(lang_value, "chat.placeholder", target=f"`{target}`")
-
-    chat_target.change(show, [chat_target, lang], info)
 
 
 def main(argv: list[str]) -> int:

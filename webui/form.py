@@ -20,7 +20,8 @@ NONE = "none"  # the dropdown value standing for an empty (None) optional choice
 
 # What the Train tab opens with, where it differs from the argument defaults: the demo model
 # and dataset, and settings with which the tiny demo model visibly learns in about a minute
-# (FACTS: lr 3e-3, a trainable output layer). Everything else is the schema's default.
+# (lr 3e-3, LoRA on every linear layer, the output layer included). Everything else is the
+# schema's default.
 UI_PRESETS: dict[str, Any] = {
     "stage": "sft",
     "dataset": "demo_sft",

@@ -93,6 +93,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "state.failed": ("failed", "失败"),
     "state.aborted": ("aborted", "已中止"),
     "state.queued": ("queued", "排队中"),
+    # table column headers: gr.Dataframe takes plain strings, so they are translated on the server
     "col.run": ("run", "任务"),
     "col.state": ("state", "状态"),
     "col.stage": ("stage", "阶段"),
@@ -127,8 +128,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.active_no_delete": ("{run} is running: abort it before deleting it.", "{run} 正在运行：请先中止再删除。"),
     "runs.pick": ("Choose a run first.", "请先选择一个任务。"),
     "runs.no_runs": ("No runs yet under {path}.", "{path} 下还没有任务。"),
-    "chat.placeholder": ("The Chat tab is not installed yet. Selected: {target}", "对话页尚未安装。已选择：{target}"),
-    "chat.none": ("Pick a run in the Runs tab and press “Chat with its adapter”.", "在“运行记录”页选择任务并点击“用其适配器对话”。"),
     # datasets tab
     "data.table": ("Registered datasets", "已登记的数据集"),
     "data.refresh": ("Refresh", "刷新"),
@@ -171,8 +170,66 @@ STRINGS: dict[str, tuple[str, str]] = {
     "data.manage": ("Manage", "管理"),
     "data.check": ("Check every record", "校验全部记录"),
     "data.check_ok": ("{name}: {records} records, shape {shape}, SHA-1 {sha1}", "{name}：{records} 条记录，类型 {shape}，SHA-1 {sha1}"),
-    "data.not_ready": ("The dataset library (core/data/registry.py) is not available yet.", "数据集模块（core/data/registry.py）尚不可用。"),
     "common.none": ("(none)", "（无）"),
+    # chat and export tabs
+    "chat.shared": ("The loaded model belongs to this app server: every browser connected to it chats with the same model, "
+                    "one answer at a time (conversations stay per browser). Load replaces the model; Unload frees its memory.",
+                    "已加载的模型属于本应用服务器：连接到它的所有浏览器与同一个模型对话，一次生成一个回答（对话记录各自独立）。"
+                    "加载会替换当前模型；卸载会释放其内存。"),
+    "chat.model_info": ("The base model folder; the adapter's run proposes the one it trained on.",
+                        "基础模型目录；选择适配器时会自动填入其训练所用的模型。"),
+    "chat.adapter": ("Adapter (LoRA run)", "适配器（LoRA 任务）"),
+    "chat.adapter_info": ("Finished runs, newest first; type any run or checkpoint-N folder. none = the base model alone.",
+                          "已完成的任务（最新在前）；可输入任意任务或 checkpoint-N 目录。none 表示只用基础模型。"),
+    "chat.quant_info": ("Load the base model in 4 or 8 bits (bitsandbytes) to save memory; none = full precision.",
+                        "以 4 或 8 位（bitsandbytes）加载基础模型以节省内存；none 为全精度。"),
+    "chat.load": ("Load", "加载"),
+    "chat.unload": ("Unload", "卸载"),
+    "chat.loading": ("Loading…", "正在加载…"),
+    "chat.not_loaded": ("No model loaded. Choose a model (and an adapter), then Load.", "尚未加载模型。请选择模型（和适配器）后点击加载。"),
+    "chat.loaded": ("Loaded: {what}", "已加载：{what}"),
+    "chat.error": ("Error: {error}", "错误：{error}"),
+    "chat.no_model": ("Choose a base model folder first.", "请先选择基础模型目录。"),
+    "chat.load_first": ("Load a model first (Load button above).", "请先加载模型（上方的加载按钮）。"),
+    "chat.side_by_side": ("Side by side: base model vs base + adapter", "并排对比：基础模型 vs 基础模型 + 适配器"),
+    "chat.side_info": ("One prompt answered twice from the same weights in memory: the adapter switched off (left) and on (right).",
+                       "同一份内存中的权重回答同一问题两次：左侧关闭适配器，右侧开启适配器。"),
+    "chat.side_needs_adapter": ("Side by side needs an adapter: load one, or turn side by side off.",
+                                "并排对比需要适配器：请加载适配器，或关闭并排对比。"),
+    "chat.base_answer": ("Base model (adapter off)", "基础模型（关闭适配器）"),
+    "chat.adapter_answer": ("Base + adapter", "基础模型 + 适配器"),
+    "chat.answer": ("Chat", "对话"),
+    "chat.message_placeholder": ("Type a message and press Enter (Shift+Enter for a new line)", "输入消息后按回车发送（Shift+回车换行）"),
+    "chat.send": ("Send", "发送"),
+    "chat.stop": ("Stop", "停止"),
+    "chat.stopped": ("Stopped.", "已停止。"),
+    "chat.generating": ("Generating… (Stop ends the answer)", "正在生成…（点击停止可结束回答）"),
+    "chat.regenerate": ("Regenerate", "重新生成"),
+    "chat.clear": ("Clear", "清空"),
+    "chat.settings": ("System prompt and generation settings", "系统提示词与生成参数"),
+    "chat.system_info": ("Empty = the one the run trained with, else the template's default.", "留空则使用训练时的系统提示词，否则使用模板默认值。"),
+    "chat.seed": ("Seed", "随机种子"),
+    "chat.seed_info": ("Same seed, same sampled answer; -1 = random.", "相同种子得到相同的采样结果；-1 表示随机。"),
+    "export.intro": ("Merge a LoRA adapter into its base model and save a standalone model (safetensors shards, tokenizer, "
+                     "generation config). The merge runs in a separate process in full precision, also for adapters trained on a 4-bit base.",
+                     "将 LoRA 适配器合并进基础模型并保存为独立模型（safetensors 分片、分词器、生成配置）。"
+                     "合并在独立进程中以全精度进行，4 位基础模型上训练的适配器也是如此。"),
+    "export.adapter": ("Adapter (LoRA run)", "适配器（LoRA 任务）"),
+    "export.adapter_info": ("Finished runs, newest first; type any run or checkpoint-N folder.", "已完成的任务（最新在前）；可输入任意任务或 checkpoint-N 目录。"),
+    "export.dir": ("Export folder", "导出目录"),
+    "export.dir_info": ("A new or empty folder for the merged model.", "存放合并后模型的新目录或空目录。"),
+    "export.size": ("Largest shard", "最大分片大小"),
+    "export.size_info": ("e.g. 500MB or 2GB", "如 500MB 或 2GB"),
+    "export.start": ("Export", "导出"),
+    "export.confirm_ask": ("{path} is not empty. Replace the model files in it?", "{path} 不是空目录。是否替换其中的模型文件？"),
+    "export.confirm": ("Yes, replace them", "确认替换"),
+    "export.cancel": ("Cancel", "取消"),
+    "export.running": ("Exporting…", "正在导出…"),
+    "export.done": ("Exported to {path}", "已导出到 {path}"),
+    "export.failed": ("Export failed: {error}", "导出失败：{error}"),
+    "export.busy": ("An export is already running on this server.", "本服务器上已有导出任务在运行。"),
+    "export.pick": ("Choose a base model, an adapter and an export folder.", "请选择基础模型、适配器和导出目录。"),
+    "export.log": ("Export log", "导出日志"),
 }
 
 # Option labels: name -> (English, Chinese).
@@ -296,34 +353,6 @@ FIELD_HELP_ZH: dict[str, str] = {
 }
 
 
-def register_strings(strings: dict[str, tuple[str, str]]) -> None:
-    """Add a tab's own (English, Chinese) strings; call it at the tab module's import, before build."""
-    clash = [k for k in strings if k in STRINGS and STRINGS[k] != strings[k]]
-    if clash:
-        raise ValueError(f"i18n keys defined twice with different text: {', '.join(clash)}")
-    STRINGS.update(strings)
-
-
-# Table column headers: gr.Dataframe takes plain strings, so they are translated on the server.
-STRINGS.update({
-    "col.run": ("run", "运行"),
-    "col.state": ("state", "状态"),
-    "col.stage": ("stage", "阶段"),
-    "col.model": ("model", "模型"),
-    "col.datasets": ("datasets", "数据集"),
-    "col.steps": ("steps", "步数"),
-    "col.final_loss": ("final loss", "最终损失"),
-    "col.duration": ("duration", "用时"),
-    "col.name": ("name", "名称"),
-    "col.shape": ("shape", "格式"),
-    "col.records": ("records", "记录数"),
-    "col.file": ("file", "文件"),
-    "col.sha1": ("SHA-1", "SHA-1"),
-    "col.position": ("#", "#"),
-    "col.output_dir": ("output folder", "输出目录"),
-})
-
-
 def headers(lang: str | None, columns: tuple[str, ...]) -> list[str]:
     """Column headers of a table in the session's language (keys `col.<column>`)."""
     return [t(lang, f"col.{column}") for column in columns]
@@ -370,72 +399,9 @@ class _LazyI18n:
 
             en, zh = _tables()
             # The browser reports zh-CN (or zh-TW...); gradio falls back zh-CN -> zh only from
-            # its own locales, so both keys are given (FACTS).
+            # its own locales, so both keys are given.
             _LazyI18n._instance = gr.I18n(en=en, zh=zh, **{"zh-CN": zh, "zh-TW": zh, "zh-HK": zh})
         return _LazyI18n._instance
 
 
 I18N = _LazyI18n()
-
-
-# Chat and Export tabs (webui/tabs/chat.py, webui/tabs/export.py).
-STRINGS.update({
-    "chat.shared": ("The loaded model belongs to this app server: every browser connected to it chats with the same model, "
-                    "one answer at a time (conversations stay per browser). Load replaces the model; Unload frees its memory.",
-                    "已加载的模型属于本应用服务器：连接到它的所有浏览器与同一个模型对话，一次生成一个回答（对话记录各自独立）。"
-                    "加载会替换当前模型；卸载会释放其内存。"),
-    "chat.model_info": ("The base model folder; the adapter's run proposes the one it trained on.",
-                        "基础模型目录；选择适配器时会自动填入其训练所用的模型。"),
-    "chat.adapter": ("Adapter (LoRA run)", "适配器（LoRA 任务）"),
-    "chat.adapter_info": ("Finished runs, newest first; type any run or checkpoint-N folder. none = the base model alone.",
-                          "已完成的任务（最新在前）；可输入任意任务或 checkpoint-N 目录。none 表示只用基础模型。"),
-    "chat.quant_info": ("Load the base model in 4 or 8 bits (bitsandbytes) to save memory; none = full precision.",
-                        "以 4 或 8 位（bitsandbytes）加载基础模型以节省内存；none 为全精度。"),
-    "chat.load": ("Load", "加载"),
-    "chat.unload": ("Unload", "卸载"),
-    "chat.loading": ("Loading…", "正在加载…"),
-    "chat.not_loaded": ("No model loaded. Choose a model (and an adapter), then Load.", "尚未加载模型。请选择模型（和适配器）后点击加载。"),
-    "chat.loaded": ("Loaded: {what}", "已加载：{what}"),
-    "chat.error": ("Error: {error}", "错误：{error}"),
-    "chat.no_model": ("Choose a base model folder first.", "请先选择基础模型目录。"),
-    "chat.load_first": ("Load a model first (Load button above).", "请先加载模型（上方的加载按钮）。"),
-    "chat.side_by_side": ("Side by side: base model vs base + adapter", "并排对比：基础模型 vs 基础模型 + 适配器"),
-    "chat.side_info": ("One prompt answered twice from the same weights in memory: the adapter switched off (left) and on (right).",
-                       "同一份内存中的权重回答同一问题两次：左侧关闭适配器，右侧开启适配器。"),
-    "chat.side_needs_adapter": ("Side by side needs an adapter: load one, or turn side by side off.",
-                                "并排对比需要适配器：请加载适配器，或关闭并排对比。"),
-    "chat.base_answer": ("Base model (adapter off)", "基础模型（关闭适配器）"),
-    "chat.adapter_answer": ("Base + adapter", "基础模型 + 适配器"),
-    "chat.answer": ("Chat", "对话"),
-    "chat.message_placeholder": ("Type a message and press Enter (Shift+Enter for a new line)", "输入消息后按回车发送（Shift+回车换行）"),
-    "chat.send": ("Send", "发送"),
-    "chat.stop": ("Stop", "停止"),
-    "chat.stopped": ("Stopped.", "已停止。"),
-    "chat.generating": ("Generating… (Stop ends the answer)", "正在生成…（点击停止可结束回答）"),
-    "chat.regenerate": ("Regenerate", "重新生成"),
-    "chat.clear": ("Clear", "清空"),
-    "chat.settings": ("System prompt and generation settings", "系统提示词与生成参数"),
-    "chat.system_info": ("Empty = the one the run trained with, else the template's default.", "留空则使用训练时的系统提示词，否则使用模板默认值。"),
-    "chat.seed": ("Seed", "随机种子"),
-    "chat.seed_info": ("Same seed, same sampled answer; -1 = random.", "相同种子得到相同的采样结果；-1 表示随机。"),
-    "export.intro": ("Merge a LoRA adapter into its base model and save a standalone model (safetensors shards, tokenizer, "
-                     "generation config). The merge runs in a separate process in full precision, also for adapters trained on a 4-bit base.",
-                     "将 LoRA 适配器合并进基础模型并保存为独立模型（safetensors 分片、分词器、生成配置）。"
-                     "合并在独立进程中以全精度进行，4 位基础模型上训练的适配器也是如此。"),
-    "export.adapter": ("Adapter (LoRA run)", "适配器（LoRA 任务）"),
-    "export.adapter_info": ("Finished runs, newest first; type any run or checkpoint-N folder.", "已完成的任务（最新在前）；可输入任意任务或 checkpoint-N 目录。"),
-    "export.dir": ("Export folder", "导出目录"),
-    "export.dir_info": ("A new or empty folder for the merged model.", "存放合并后模型的新目录或空目录。"),
-    "export.size": ("Largest shard", "最大分片大小"),
-    "export.size_info": ("e.g. 500MB or 2GB", "如 500MB 或 2GB"),
-    "export.start": ("Export", "导出"),
-    "export.confirm_ask": ("{path} is not empty. Replace the model files in it?", "{path} 不是空目录。是否替换其中的模型文件？"),
-    "export.confirm": ("Yes, replace them", "确认替换"),
-    "export.cancel": ("Cancel", "取消"),
-    "export.running": ("Exporting…", "正在导出…"),
-    "export.done": ("Exported to {path}", "已导出到 {path}"),
-    "export.failed": ("Export failed: {error}", "导出失败：{error}"),
-    "export.busy": ("An export is already running on this server.", "本服务器上已有导出任务在运行。"),
-    "export.pick": ("Choose a base model, an adapter and an export folder.", "请选择基础模型、适配器和导出目录。"),
-    "export.log": ("Export log", "导出日志"),
-})
