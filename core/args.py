@@ -25,7 +25,7 @@ from typing import Any, Literal, Optional
 from core.errors import UserError
 
 STAGES = ("pt", "sft", "rm", "dpo")
-TEMPLATE_NAMES = ("auto", "default", "alpaca", "vicuna", "llama2", "chatml")
+TEMPLATE_NAMES = ("auto", "default", "alpaca", "vicuna", "llama2", "chatml", "llama3", "qwen", "qwen3", "mistral", "gemma", "phi", "phi4")
 
 
 @dataclass

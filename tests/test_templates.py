@@ -136,8 +136,10 @@ def test_auto_without_chat_template_is_refused_and_none_means_default(tok):
 
 def test_propose_template_reads_only_tokenizer_files(tmp_path):
     assert propose_template(tmp_path) == "default"
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ '[INST] ' + m }}"}))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ '[INST] <<SYS>>' + m }}"}))
     assert propose_template(tmp_path) == "llama2"
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ '[INST] ' + m + '[/INST]' }}"}))
+    assert propose_template(tmp_path) == "mistral"  # [INST] without <<SYS>>: more in test_templates_families.py
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "<|im_start|>{{ x }}"}))
     assert propose_template(tmp_path) == "chatml"
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({}))
