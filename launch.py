@@ -45,8 +45,8 @@ def _run(command: str, argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    # Offline by default: a hub id must never trigger a download at run or test time.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Models may come from the hub (core.model_source downloads a hub id; HF_HUB_OFFLINE=1 from the
+    # user still keeps it offline). Datasets stay offline: the registry points at local files.
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
