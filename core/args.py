@@ -1,10 +1,14 @@
 """The argument dataclasses: the one source of every option, its default, help and choices.
 
 The trainer parses them together with transformers' TrainingArguments through HfArgumentParser,
-from a YAML/JSON file, from argv, or both (file first, argv overrides). The web UI builds its
-form from the same fields. Reading the schema stays light: transformers is imported only inside
-`parse_train_args`, and the few TrainingArguments fields the UI shows are read from
-transformers' own source with `ast` (see `training_field`), so they have one source too.
+from a YAML/JSON file, from argv, or both (file first, argv overrides); the chat, score and
+export commands parse their share of the same dataclasses the same way (`parse_cli`). Each
+dataclass checks its own values in `__post_init__`; the TrainingArguments fields this tool sets
+or checks are declared once, in TRAINING_OPTIONS. The web UI builds its form from the same
+fields (`option_spec`), and `resolved_config` is what a run records in run.yaml, whoever
+writes it. Reading the schema stays light: transformers is imported only inside the parsing
+functions, and TrainingArguments' fields are read from transformers' own source with `ast`
+(see `training_field`), so they have one source too.
 """
 
 from __future__ import annotations
@@ -19,13 +23,36 @@ import os
 import sys
 import typing
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Iterable, Literal, Mapping, Optional
 
 from core.errors import UserError
 
 STAGES = ("pt", "sft", "rm", "dpo")
 TEMPLATE_NAMES = ("auto", "default", "alpaca", "vicuna", "llama2", "chatml", "llama3", "qwen", "qwen3", "mistral", "gemma", "phi", "phi4")
+
+
+# ---------------------------------------------------------------------------- value checks
+
+
+def refuse_unless(name: str, value: Any, ok: Callable[[Any], bool], rule: str) -> None:
+    """One line naming the flag when a set value breaks its rule (None is unset: always allowed)."""
+    if value is None:
+        return
+    try:
+        fine = bool(ok(value))
+    except TypeError:  # a string where a number belongs: argparse types the CLI, not a hand-made dict
+        fine = False
+    if not fine:
+        raise UserError(f"--{name} {rule}, got {value}")
+
+
+def positive(name: str, value: Any) -> None:
+    refuse_unless(name, value, lambda v: v > 0, "must be greater than 0")
+
+
+# ---------------------------------------------------------------------------- our options
 
 
 @dataclass
@@ -55,19 +82,25 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments:
-    dataset: Optional[str] = field(
-        default=None, metadata={"help": "Dataset name(s) from dataset_info.json, comma separated."}
-    )
-    dataset_dir: str = field(
-        default="data", metadata={"help": "Folder holding dataset_info.json and the dataset files."}
-    )
+class TemplateArguments:
+    """How a conversation becomes tokens: training's (in DataArguments), chat's and score's."""
+
     template: Optional[Literal[TEMPLATE_NAMES]] = field(  # type: ignore[valid-type]
         default=None,
         metadata={"help": "Prompt template. Empty = the tokenizer's own chat template if it has one, else 'default'."},
     )
     system: Optional[str] = field(
         default=None, metadata={"help": "System prompt; empty = the template's default."}
+    )
+
+
+@dataclass
+class DataArguments(TemplateArguments):
+    dataset: Optional[str] = field(
+        default=None, metadata={"help": "Dataset name(s) from dataset_info.json, comma separated."}
+    )
+    dataset_dir: str = field(
+        default="data", metadata={"help": "Folder holding dataset_info.json and the dataset files."}
     )
     cutoff_len: int = field(
         default=1024, metadata={"help": "Maximum tokens of a sample after tokenization (longer ones are cut)."}
@@ -88,6 +121,11 @@ class DataArguments:
     preprocessing_num_workers: Optional[int] = field(
         default=None, metadata={"help": "Processes used for tokenization."}
     )
+
+    def __post_init__(self) -> None:
+        positive("cutoff_len", self.cutoff_len)
+        positive("max_samples", self.max_samples)
+        refuse_unless("val_size", self.val_size, lambda v: v >= 0, "must be 0 (none), a share below 1 or a record count")
 
 
 @dataclass
@@ -129,6 +167,12 @@ class FinetuningArguments:
         default=False, metadata={"help": "Write training_loss.html (loss curves) into the run folder at the end."}
     )
 
+    def __post_init__(self) -> None:
+        positive("lora_rank", self.lora_rank)
+        refuse_unless("lora_dropout", self.lora_dropout, lambda v: 0 <= v < 1, "must be in [0, 1)")
+        positive("freeze_trainable_layers", self.freeze_trainable_layers)
+        positive("pref_beta", self.pref_beta)
+
 
 @dataclass
 class GeneratingArguments:
@@ -139,37 +183,72 @@ class GeneratingArguments:
     max_new_tokens: int = field(default=512, metadata={"help": "Most tokens to generate for one answer."})
     repetition_penalty: float = field(default=1.0, metadata={"help": "> 1 discourages repeating tokens."})
 
+    def __post_init__(self) -> None:
+        positive("temperature", self.temperature)
+        refuse_unless("top_p", self.top_p, lambda v: 0 < v <= 1, "must be in (0, 1]")
+        positive("max_new_tokens", self.max_new_tokens)
+
 
 OUR_DATACLASSES = (ModelArguments, DataArguments, FinetuningArguments, GeneratingArguments)
+# What a training run records in full in run.yaml (GeneratingArguments only when set: they do not
+# change the training).
+RUN_DATACLASSES = (ModelArguments, DataArguments, FinetuningArguments)
 
-# Our defaults for TrainingArguments fields, where transformers' own would surprise a user of
-# this tool (logging every 500 steps, reporting to every installed tracker, random batches that
-# pad 40 % of the positions). Applied to the CLI parser and shown by the UI alike.
-TRAINING_DEFAULTS: dict[str, Any] = {
-    "output_dir": "output",
-    "logging_steps": 10,
-    "save_steps": 500,
-    "report_to": "none",
-    "learning_rate": 5e-5,
-    "num_train_epochs": 3.0,
-    "per_device_train_batch_size": 4,
-    "lr_scheduler_type": "cosine",
-    "train_sampling_strategy": "group_by_length",
-    "ddp_find_unused_parameters": False,
-    "optim": "adamw_torch",
+THEIRS = object()  # a TrainingOption default: keep transformers' own
+
+
+@dataclass(frozen=True)
+class TrainingOption:
+    """A TrainingArguments field as this tool treats it: our default where transformers' would
+    surprise a user of this tool, and the check of its value (transformers' own come later, and
+    after the model is loaded for some)."""
+
+    default: Any = THEIRS
+    check: Optional[Callable[[str, Any], None]] = None
+
+
+# The TrainingArguments fields a run records in run.yaml (with the options of RUN_DATACLASSES), in
+# that order, and the only ones this tool sets a default for or checks. Any other field is
+# accepted too, and recorded when given.
+TRAINING_OPTIONS: dict[str, TrainingOption] = {
+    "do_train": TrainingOption(),
+    "output_dir": TrainingOption("output"),
+    "learning_rate": TrainingOption(5e-5, positive),
+    "num_train_epochs": TrainingOption(3.0, positive),
+    "max_steps": TrainingOption(),
+    "per_device_train_batch_size": TrainingOption(4, positive),
+    "gradient_accumulation_steps": TrainingOption(check=positive),
+    "lr_scheduler_type": TrainingOption("cosine"),
+    "warmup_steps": TrainingOption(),
+    "weight_decay": TrainingOption(),
+    "max_grad_norm": TrainingOption(),
+    "optim": TrainingOption("adamw_torch"),
+    # Random batches pad 40 % of the positions of the benchmark set; grouped ones far fewer.
+    "train_sampling_strategy": TrainingOption("group_by_length"),
+    "seed": TrainingOption(),
+    "fp16": TrainingOption(),
+    "bf16": TrainingOption(),
+    # transformers logs every 500 steps: a short run would show no curve at all.
+    "logging_steps": TrainingOption(10, positive),
+    "save_steps": TrainingOption(500, positive),
+    "save_total_limit": TrainingOption(),
+    "eval_strategy": TrainingOption(),
+    "eval_steps": TrainingOption(),
+    "per_device_eval_batch_size": TrainingOption(check=positive),
+    # transformers reports to every tracker it finds installed.
+    "report_to": TrainingOption("none"),
+    "ddp_find_unused_parameters": TrainingOption(False),
     # Our collators drop the helper columns themselves; the Trainer must keep `length` for
     # the length-grouped sampler instead of recomputing it by reading every sample.
-    "remove_unused_columns": False,
+    "remove_unused_columns": TrainingOption(False),
     # The run prints one line per logging step; tqdm's carriage returns garble console.log.
-    "disable_tqdm": True,
+    "disable_tqdm": TrainingOption(True),
 }
-
-# TrainingArguments fields that must be positive, checked before anything loads.
-POSITIVE_FIELDS = (
-    "learning_rate", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
-    "gradient_accumulation_steps", "logging_steps", "save_steps", "cutoff_len", "lora_rank",
-    "freeze_trainable_layers", "max_new_tokens", "temperature", "pref_beta",
-)
+# Our defaults, applied to the CLI parser and shown by the UI alike.
+TRAINING_DEFAULTS: dict[str, Any] = {name: o.default for name, o in TRAINING_OPTIONS.items() if o.default is not THEIRS}
+# Given options that run.yaml leaves out: how a run was launched, not what it is. A resume is
+# recorded in launch.json; `launch.py train run.yaml` must not resume another run's checkpoint.
+NOT_RECORDED = ("resume_from_checkpoint",)
 
 
 # ---------------------------------------------------------------------------- schema (light)
@@ -288,6 +367,124 @@ def training_field(name: str) -> TrainingField:
     return dataclasses.replace(base, default=TRAINING_DEFAULTS.get(name, base.default))
 
 
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option as a form or a config file needs it: its kind, default, help and choices."""
+
+    name: str
+    kind: str  # bool | int | float | text | choice
+    default: Any
+    help: str
+    choices: Optional[tuple] = None
+    optional: bool = False
+    source: str = "ours"  # ours | training
+
+
+@lru_cache(maxsize=None)
+def option_spec(name: str) -> OptionSpec:
+    """The spec of one option, ours first, then TrainingArguments' (KeyError for an unknown name)."""
+    ours = our_fields()
+    if name in ours:
+        f = ours[name]
+        kind, optional = _kind_of(typing.get_type_hints(_owner(f))[name])
+        default = f.default if f.default is not dataclasses.MISSING else None
+        return OptionSpec(name, kind, default, f.metadata.get("help", ""), field_choices(f), optional, "ours")
+    tf = training_field(name)
+    kind = "choice" if tf.choices else _kind_from_annotation(tf.annotation, tf.default, tf.help)
+    return OptionSpec(name, kind, tf.default, tf.help, tf.choices, "None" in tf.annotation, "training")
+
+
+def known_option(name: str) -> bool:
+    try:
+        option_spec(name)
+        return True
+    except KeyError:
+        return False
+
+
+def _kind_of(tp: Any) -> tuple[str, bool]:
+    args = typing.get_args(tp)
+    optional = type(None) in args
+    inner = [a for a in args if a is not type(None)] if args else [tp]
+    base = inner[0] if len(inner) == 1 else tp
+    if typing.get_origin(base) is Literal:
+        return "choice", optional
+    if base is bool:
+        return "bool", optional
+    if base is int:
+        return "int", optional
+    if base is float:
+        return "float", optional
+    return "text", optional
+
+
+def _kind_from_annotation(annotation: str, default: Any, help_text: str) -> str:
+    if "bool" in annotation:
+        return "bool"
+    if "float" in annotation and (isinstance(default, int) or "integer" in help_text.lower()):
+        # logging_steps, save_steps, eval_steps, warmup_steps: a count of steps, or a ratio below 1.
+        return "int"
+    if "float" in annotation:
+        return "float"
+    if "int" in annotation:
+        return "int"
+    return "text"
+
+
+# ---------------------------------------------------------------------------- what a run records
+
+
+def typed_value(name: str, value: Any) -> Any:
+    """A value as the option's type has it, for run.yaml: 5 steps (not 5.0), 6.0 epochs (not 6).
+
+    A step count that is a ratio (0.1) stays a float; an enum member becomes its value.
+    """
+    if isinstance(value, Enum):
+        value = value.value
+    if value is None or isinstance(value, bool):
+        return value
+    kind = option_spec(name).kind
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind == "float" and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def recorded_options() -> list[str]:
+    """The options every run.yaml holds, whether given or not, in the order it lists them."""
+    return [f.name for cls in RUN_DATACLASSES for f in dataclasses.fields(cls)] + list(TRAINING_OPTIONS)
+
+
+def resolved_config(values: Mapping[str, Any], given: Iterable[str]) -> dict[str, Any]:
+    """What run.yaml records: every recorded option and every other option given, typed.
+
+    `values` holds the options' values (a missing one takes its default from the schema); `given`
+    names the options that were set (in the config file, on the command line or in the form).
+    The trainer and the web UI both write run.yaml through this, so a run launched from the UI
+    records the same file the trainer would. The machine's fallbacks (fp16 without a GPU) are
+    not applied here: run.yaml records what was asked.
+    """
+    names = recorded_options()
+    names += [n for n in dict.fromkeys(given) if n not in names and n not in NOT_RECORDED]
+    return {name: typed_value(name, values[name] if name in values else option_spec(name).default) for name in names}
+
+
+def check_options(values: Mapping[str, Any]) -> None:
+    """Refuse impossible values by flag name, from a plain dict: each dataclass's own checks
+    (__post_init__) and TRAINING_OPTIONS' checks. Light, so the web UI checks its form with it."""
+    for cls in OUR_DATACLASSES:
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        cls(**{k: v for k, v in values.items() if k in names})
+    check_training_options(values)
+
+
+def check_training_options(values: Mapping[str, Any]) -> None:
+    for name, option in TRAINING_OPTIONS.items():
+        if option.check is not None:
+            option.check(name, values.get(name))
+
+
 # ---------------------------------------------------------------------------- config files
 
 
@@ -310,21 +507,35 @@ def load_config_file(path: str) -> dict[str, Any]:
     return data
 
 
-def config_to_argv(config: dict[str, Any], known: set[str], source: str) -> list[str]:
-    """Turn config keys into `--key value` so argv given later overrides them."""
+def config_to_argv(config: dict[str, Any], parser: argparse.ArgumentParser, source: str) -> list[str]:
+    """Config keys as `--key value` flags, so that argv given after them overrides them.
+
+    The one place a config becomes flags: argparse then types and checks file values and
+    command-line values alike. An unknown key is refused by name, not dropped.
+    """
+    actions = _actions_by_dest(parser)
     argv: list[str] = []
     for key, value in config.items():
-        if key not in known:
-            raise UserError(f"unknown key '{key}' in {source}{_suggest(key, known)}")
+        if key not in actions:
+            raise UserError(f"unknown key '{key}' in {source}{_suggest(key, set(actions))}")
         if value is None:
             continue
         if isinstance(value, bool):
             argv += [f"--{key}", str(value).lower()]
         elif isinstance(value, (list, tuple)):
-            argv += [f"--{key}", ",".join(str(v) for v in value)]
+            several = actions[key].nargs in ("+", "*")  # report_to: each value its own item
+            argv += [f"--{key}", *map(str, value)] if several else [f"--{key}", ",".join(map(str, value))]
         else:
             argv += [f"--{key}", str(value)]
     return argv
+
+
+def _actions_by_dest(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    actions: dict[str, argparse.Action] = {}
+    for action in parser._actions:  # a bool's `--no_x` complement comes after `--x`: keep `--x`
+        if action.dest != "help" and action.option_strings:
+            actions.setdefault(action.dest, action)
+    return actions
 
 
 def _suggest(name: str, known: set[str]) -> str:
@@ -363,15 +574,22 @@ def raw_value(argv: list[str], name: str) -> Any:
     return value
 
 
-def _make_parser():
-    from transformers import HfArgumentParser, TrainingArguments
+def _one_line_parser(dataclass_types: tuple, **kwargs: Any):
+    """HfArgumentParser over the dataclasses, whose errors are one UserError line naming the flag
+    (argparse would print its usage and exit 2)."""
+    from transformers import HfArgumentParser
 
     class _Parser(HfArgumentParser):
-        # argparse prints usage and exits 2 on a bad value; we want one line naming the flag.
         def error(self, message: str):  # type: ignore[override]
             raise UserError(_argparse_message(message))
 
-    parser = _Parser((*OUR_DATACLASSES, TrainingArguments), allow_abbrev=False)
+    return _Parser(dataclass_types, allow_abbrev=False, **kwargs)
+
+
+def _make_parser():
+    from transformers import TrainingArguments
+
+    parser = _one_line_parser((*OUR_DATACLASSES, TrainingArguments))
     parser.set_defaults(**TRAINING_DEFAULTS)
     return parser
 
@@ -383,6 +601,37 @@ def _argparse_message(message: str) -> str:
     if message.startswith("the following arguments are required"):
         return message + "; add them to the command or the config file"
     return message
+
+
+def _parse_flags(parser: argparse.ArgumentParser, flags: list[str]) -> dict[str, Any]:
+    """Every option's value; an unknown flag or a stray value is refused by name."""
+    namespace, rest = parser.parse_known_args(flags)
+    known = set(_actions_by_dest(parser))
+    for token in rest:
+        if token.startswith("-"):
+            name = token.lstrip("-").split("=")[0].replace("-", "_")
+            raise UserError(f"unknown flag '{token.split('=')[0]}'{_suggest(name, known)}")
+        raise UserError(f"unexpected value '{token}': every value must follow a --flag")
+    return vars(namespace)
+
+
+def _given(config: Mapping[str, Any], flags: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """The options set in the config file or named on the command line (by their field name)."""
+    names = list(config)
+    for token in flags:
+        action = parser._option_string_actions.get(token.split("=", 1)[0])
+        if action is not None and action.dest != "help":
+            names.append(action.dest)
+    return names
+
+
+def _build(cls: type, values: Mapping[str, Any]) -> Any:
+    """One dataclass from the parsed values; our own refuse bad values in their __post_init__."""
+    keys = {f.name for f in dataclasses.fields(cls) if f.init}
+    try:
+        return cls(**{k: v for k, v in values.items() if k in keys})
+    except (ValueError, TypeError) as err:  # transformers' own checks of TrainingArguments
+        raise UserError(f"invalid training settings: {str(err).splitlines()[0]}") from None
 
 
 @dataclass
@@ -405,29 +654,15 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     """
     config_path, flags = _split_argv(list(argv))
     parser = _make_parser()
-    known = {a.dest for a in parser._actions if a.dest != "help"}
-    if config_path:
-        flags = config_to_argv(load_config_file(config_path), known, config_path) + flags
-    namespace, rest = parser.parse_known_args(flags)
-    for token in rest:
-        if token.startswith("-"):
-            name = token.lstrip("-").split("=")[0].replace("-", "_")
-            raise UserError(f"unknown flag '{token.split('=')[0]}'{_suggest(name, known)}")
-        raise UserError(f"unexpected value '{token}': every value must follow a --flag")
-    values = vars(namespace)
-    # run.yaml records what was asked (fp16 stays on), not this machine's fallbacks.
-    config = {k: v for k, v in values.items() if v != parser.get_default(k) or k in ("stage", "output_dir")}
+    config = load_config_file(config_path) if config_path else {}
+    values = _parse_flags(parser, config_to_argv(config, parser, config_path or "") + flags)
+    # run.yaml records what was asked (fp16 stays on), not this machine's fallbacks below.
+    recorded = resolved_config(values, _given(config, flags, parser))
     _check_hardware(values)
-    check_values(values)
-    objs = []
-    for cls in parser.dataclass_types:
-        keys = {f.name for f in dataclasses.fields(cls) if f.init}
-        try:
-            objs.append(cls(**{k: v for k, v in values.items() if k in keys}))
-        except (ValueError, TypeError) as err:
-            raise UserError(f"invalid training settings: {str(err).splitlines()[0]}") from None
+    check_training_options(values)
+    objs = [_build(cls, values) for cls in parser.dataclass_types]
     _check_combinations(*objs)
-    return TrainArgs(*objs, config=config)
+    return TrainArgs(*objs, config=recorded)
 
 
 def parse_data_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, FinetuningArguments]:
@@ -437,13 +672,22 @@ def parse_data_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, Fin
     from transformers import HfArgumentParser
 
     classes = (ModelArguments, DataArguments, FinetuningArguments)
+    parser = HfArgumentParser(classes)
     config_path, flags = _split_argv(list(argv))
     if config_path:
         ours = {f.name for cls in classes for f in dataclasses.fields(cls)}
         config = {k: v for k, v in load_config_file(config_path).items() if k in ours}
-        flags = config_to_argv(config, ours, config_path) + flags
-    parsed = HfArgumentParser(classes).parse_args_into_dataclasses(flags, return_remaining_strings=True, look_for_args_file=False)
+        flags = config_to_argv(config, parser, config_path) + flags
+    parsed = parser.parse_args_into_dataclasses(flags, return_remaining_strings=True, look_for_args_file=False)
     return parsed[0], parsed[1], parsed[2]
+
+
+def parse_cli(argv: list[str], dataclass_types: tuple, prog: str, description: str) -> tuple:
+    """A small command's flags (chat, score, export) into its dataclasses: the same fields, help
+    and checks as a training run's. A bad flag or value is one UserError line; -h prints the help."""
+    parser = _one_line_parser(dataclass_types, prog=prog, description=description)
+    values = _parse_flags(parser, list(argv))
+    return tuple(_build(cls, values) for cls in dataclass_types)
 
 
 def _gpu_available() -> bool:
@@ -467,22 +711,6 @@ def _check_hardware(values: dict[str, Any]) -> None:
         values["bf16"] = False
 
 
-def check_values(values: dict[str, Any]) -> None:
-    """Refuse impossible values by flag name; reads a plain dict, so the UI checks with it too."""
-    for name in POSITIVE_FIELDS:
-        value = values.get(name)
-        if value is not None and value <= 0:
-            raise UserError(f"--{name} must be greater than 0, got {value}")
-    if values.get("val_size", 0) < 0:
-        raise UserError(f"--val_size must be 0 (none), a share below 1 or a record count, got {values['val_size']}")
-    if not 0 <= values.get("lora_dropout", 0) < 1:
-        raise UserError(f"--lora_dropout must be in [0, 1), got {values['lora_dropout']}")
-    if values.get("max_samples") is not None and values["max_samples"] <= 0:
-        raise UserError(f"--max_samples must be greater than 0, got {values['max_samples']}")
-    if values.get("top_p") is not None and not 0 < values["top_p"] <= 1:
-        raise UserError(f"--top_p must be in (0, 1], got {values['top_p']}")
-
-
 def _check_combinations(model_args, data_args, finetuning_args, generating_args, training_args) -> None:
     if model_args.model_name_or_path is None:
         raise UserError("--model_name_or_path is required: the folder of the base model (e.g. data/models/demo; build it with `python launch.py demo-model`)")
@@ -494,19 +722,6 @@ def _check_combinations(model_args, data_args, finetuning_args, generating_args,
         raise UserError("--adapter_name_or_path continues a LoRA adapter; use it with --finetuning_type lora")
     if model_args.quantization_bit is not None and importlib.util.find_spec("bitsandbytes") is None:
         raise UserError("--quantization_bit needs the bitsandbytes package: pip install bitsandbytes")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse for the small commands (chat, score, export, data): a bad flag is one UserError
-    line naming it, not the usage text and exit 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(_argparse_message(message))
-
-
-def option_help(name: str) -> str:
-    """The help text of one of our options, for commands that take it too."""
-    return our_fields()[name].metadata.get("help", "")
 
 
 def cli_help() -> str:

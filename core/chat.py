@@ -14,7 +14,6 @@ inside the functions only.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import gc
 import sys
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from core.args import TEMPLATE_NAMES, GeneratingArguments, ModelArguments
+from core.args import TEMPLATE_NAMES, GeneratingArguments, ModelArguments, TemplateArguments
 from core.data.templates import Template
 from core.errors import UserError
 
@@ -320,51 +319,40 @@ def generate_text(session: ChatSession, messages: Messages, system: Optional[str
 # ---------------------------------------------------------------------------- terminal chat
 
 
+@dataclass
+class ChatArguments:
+    """The terminal chat's own option (the others are the training run's dataclasses)."""
+
+    seed: Optional[int] = field(default=None, metadata={"help": "Random seed for sampling (same seed, same answer)."})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Flags, defaults and help from the argument dataclasses (ModelArguments, GeneratingArguments)."""
-    from core.args import OneLineParser, option_help
-
-    parser = OneLineParser(prog="launch.py chat", description="Chat in the terminal with a base model and a LoRA adapter. "
-                    "Type `clear` to start a new conversation, `exit` to quit.", allow_abbrev=False)
-    for name in ("model_name_or_path", "adapter_name_or_path"):
-        parser.add_argument(f"--{name}", default=None, help=option_help(name))
-    parser.add_argument("--template", default=None, choices=TEMPLATE_NAMES,
-                        help=option_help("template") + " Empty = the one the adapter's run used.")
-    parser.add_argument("--system", default=None, help=option_help("system"))
-    parser.add_argument("--quantization_bit", type=int, default=None, choices=(4, 8), help=option_help("quantization_bit"))
-    parser.add_argument("--trust_remote_code", action="store_true", help=option_help("trust_remote_code"))
-    for f in dataclasses.fields(GeneratingArguments):
-        kind = _str2bool if f.type in (bool, "bool") else type(f.default)
-        parser.add_argument(f"--{f.name}", type=kind, default=f.default, help=f"{f.metadata.get('help', '')} [default: {f.default}]")
-    parser.add_argument("--seed", type=int, default=None, help="Random seed for sampling (same seed, same answer).")
-    return parser
+CHAT_DESCRIPTION = ("Chat in the terminal with a base model and a LoRA adapter; an empty --template is the one the "
+                    "adapter's run used. Type `clear` to start a new conversation, `exit` to quit.")
 
 
-def _str2bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+def parse_chat_args(argv: list[str]) -> tuple[ModelArguments, TemplateArguments, GeneratingArguments, ChatArguments]:
+    from core.args import parse_cli
+
+    return parse_cli(argv, (ModelArguments, TemplateArguments, GeneratingArguments, ChatArguments),
+                     prog="launch.py chat", description=CHAT_DESCRIPTION)
 
 
 def main(argv: list[str]) -> int:
     try:
-        args = build_parser().parse_args(argv)
-        if not args.model_name_or_path:
+        model_args, template_args, generating_args, chat_args = parse_chat_args(argv)
+        if not model_args.model_name_or_path:
             raise UserError("--model_name_or_path is required: the folder of the base model (e.g. data/models/demo)")
-        print(f"Loading {args.model_name_or_path}" + (f" with adapter {args.adapter_name_or_path}" if args.adapter_name_or_path else "") + " ...",
+        adapter = model_args.adapter_name_or_path
+        print(f"Loading {model_args.model_name_or_path}" + (f" with adapter {adapter}" if adapter else "") + " ...",
               file=sys.stderr, flush=True)
-        session = load_chat_model(args.model_name_or_path, args.adapter_name_or_path, args.template,
-                                  args.quantization_bit, args.trust_remote_code)
+        session = load_chat_model(model_args.model_name_or_path, adapter, template_args.template,
+                                  model_args.quantization_bit, model_args.trust_remote_code)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for note in session.notes:
         print(f"note: {note}", file=sys.stderr)
-    generation = {f: getattr(args, f) for f in GENERATION_FIELDS}
+    generation = dataclasses.asdict(generating_args)
     print(f"Ready ({session.describe()}). Type `clear` to start over, `exit` to quit.", flush=True)
     messages: Messages = []
     while True:
@@ -387,7 +375,8 @@ def main(argv: list[str]) -> int:
         stop = threading.Event()
         answer = ""
         try:
-            for answer_so_far in stream_reply(session, messages, system=args.system, stop_event=stop, seed=args.seed, **generation):
+            for answer_so_far in stream_reply(session, messages, system=template_args.system, stop_event=stop,
+                                              seed=chat_args.seed, **generation):
                 print(answer_so_far[len(answer):], end="", flush=True)
                 answer = answer_so_far
         except KeyboardInterrupt:  # Ctrl-C stops this answer, not the chat

@@ -12,13 +12,14 @@ to 4 bits would lose most of what the adapter learned). A base folder stored qua
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from core.args import ModelArguments, TemplateArguments
 from core.errors import UserError
 from core.progress import PROGRESS_PREFIX, print_progress  # noqa: F401 (PROGRESS_PREFIX: core/get_model.py imports it from here)
 
@@ -160,28 +161,41 @@ def _check_shard_size(size: str) -> None:
 # ---------------------------------------------------------------------------- command line
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from core.args import TEMPLATE_NAMES, OneLineParser, option_help
+@dataclass
+class ExportArguments:
+    """Where the merged model goes (the model and adapter are the training run's ModelArguments)."""
 
-    parser = OneLineParser(prog="launch.py export", description="Merge a LoRA adapter into its base model and save the result.",
-                    allow_abbrev=False)
-    parser.add_argument("--model_name_or_path", default=None, help=option_help("model_name_or_path"))
-    parser.add_argument("--adapter_name_or_path", default=None, help=option_help("adapter_name_or_path"))
-    parser.add_argument("--export_dir", default=None, help="New (or empty) folder for the merged model.")
-    parser.add_argument("--export_size", default="2GB", help="Largest safetensors shard, e.g. 500MB or 2GB [default: 2GB].")
-    parser.add_argument("--template", default=None, choices=TEMPLATE_NAMES, help="Template the adapter was trained with (recorded in export.json).")
-    parser.add_argument("--overwrite", action="store_true", help="Replace the model files of an earlier export in a non-empty export_dir.")
-    return parser
+    export_dir: Optional[str] = field(default=None, metadata={"help": "New (or empty) folder for the merged model."})
+    export_size: str = field(default="2GB", metadata={"help": "Largest safetensors shard, e.g. 500MB or 2GB."})
+    overwrite: bool = field(default=False, metadata={
+        "help": "Replace the model files of an earlier export in a non-empty export_dir."})
+
+
+EXPORT_DESCRIPTION = ("Merge a LoRA adapter into its base model (always in full precision) and save the result; "
+                      "--template is the one the adapter was trained with, recorded in export.json.")
+
+
+def parse_export_args(argv: list[str]) -> tuple[ModelArguments, TemplateArguments, ExportArguments]:
+    from core.args import parse_cli
+
+    model_args, template_args, export_args = parse_cli(
+        argv, (ModelArguments, TemplateArguments, ExportArguments), prog="launch.py export", description=EXPORT_DESCRIPTION)
+    if model_args.quantization_bit is not None:
+        raise UserError("export merges into the full-precision base model; drop --quantization_bit "
+                        "(an adapter trained on a 4-bit base is merged the same way)")
+    return model_args, template_args, export_args
 
 
 def main(argv: list[str]) -> int:
     try:
-        args = build_parser().parse_args(argv)
-        for name in ("model_name_or_path", "adapter_name_or_path", "export_dir"):
-            if not getattr(args, name):
+        model_args, template_args, args = parse_export_args(argv)
+        for name, value in (("model_name_or_path", model_args.model_name_or_path),
+                            ("adapter_name_or_path", model_args.adapter_name_or_path), ("export_dir", args.export_dir)):
+            if not value:
                 raise UserError(f"--{name} is required")
-        export_merged(args.model_name_or_path, args.adapter_name_or_path, args.export_dir, template=args.template,
-                      max_shard_size=args.export_size, overwrite=args.overwrite, progress=print_progress)
+        export_merged(model_args.model_name_or_path, model_args.adapter_name_or_path, args.export_dir,
+                      template=template_args.template, max_shard_size=args.export_size, overwrite=args.overwrite,
+                      progress=print_progress)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2

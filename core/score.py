@@ -13,14 +13,14 @@ torch/transformers/peft are imported inside the functions only.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from core.args import TEMPLATE_NAMES, DataArguments, ModelArguments
+from core.args import DataArguments, ModelArguments, TemplateArguments, positive
 from core.data.templates import Template
 from core.errors import UserError
 
@@ -126,24 +126,32 @@ def score(model: Any, tokenizer: Any, template: Template | str | None, messages:
 
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from core.args import OneLineParser, option_help
+@dataclass
+class ScoreArguments:
+    """What to score, and the one setting read from the run unless given (the others are the
+    training run's dataclasses)."""
 
-    parser = OneLineParser(prog="launch.py score", description="Print the reward a reward model (--stage rm) gives an answer.",
-                    allow_abbrev=False)
-    parser.add_argument("--model_name_or_path", default=None, help=option_help("model_name_or_path"))
-    parser.add_argument("--adapter_name_or_path", default=None, help="The rm run folder (LoRA) or one of its checkpoint-N folders.")
-    parser.add_argument("--template", default=None, choices=TEMPLATE_NAMES,
-                        help=option_help("template") + " Empty = the one the adapter's run used.")
-    parser.add_argument("--system", default=None, help=option_help("system"))
-    parser.add_argument("--cutoff_len", type=int, default=None, help=option_help("cutoff_len") + " Empty = the run's.")
-    parser.add_argument("--quantization_bit", type=int, default=None, choices=(4, 8), help=option_help("quantization_bit"))
-    parser.add_argument("--trust_remote_code", action="store_true", help=option_help("trust_remote_code"))
-    parser.add_argument("--prompt", default=None, help="The user's message.")
-    parser.add_argument("--answer", default=None, help="The answer to score.")
-    parser.add_argument("--file", default=None, help="A ranking file (records with instruction, input, output: [chosen, rejected]); "
-                        "prints both rewards of each pair and the share ranked right.")
-    return parser
+    prompt: Optional[str] = field(default=None, metadata={"help": "The user's message."})
+    answer: Optional[str] = field(default=None, metadata={"help": "The answer to score."})
+    file: Optional[str] = field(default=None, metadata={
+        "help": "A ranking file (records with instruction, input, output: [chosen, rejected]); prints both rewards "
+                "of each pair and the share ranked right."})
+    cutoff_len: Optional[int] = field(default=None, metadata={
+        "help": "Maximum tokens of prompt and answer (longer ones are cut as in training); empty = the run's."})
+
+    def __post_init__(self) -> None:
+        positive("cutoff_len", self.cutoff_len)
+
+
+SCORE_DESCRIPTION = ("Print the reward a reward model (--stage rm) gives an answer. --adapter_name_or_path is the rm run "
+                     "folder (LoRA) or one of its checkpoint-N folders; an empty --template is the one its run used.")
+
+
+def parse_score_args(argv: list[str]) -> tuple[ModelArguments, TemplateArguments, ScoreArguments]:
+    from core.args import parse_cli
+
+    return parse_cli(argv, (ModelArguments, TemplateArguments, ScoreArguments), prog="launch.py score",
+                     description=SCORE_DESCRIPTION)
 
 
 def read_pairs(path: str) -> list[dict]:
@@ -166,22 +174,22 @@ def main(argv: list[str]) -> int:
     from core.data.templates import get_template
 
     try:
-        args = build_parser().parse_args(argv)
-        if not args.model_name_or_path:
+        model_args, template_args, args = parse_score_args(argv)
+        if not model_args.model_name_or_path:
             raise UserError("--model_name_or_path is required: the base model the reward model was trained on (e.g. data/models/demo)")
         if (args.file is None) == (args.prompt is None and args.answer is None):
             raise UserError("give either --prompt and --answer, or --file pairs.json")
         if args.file is None and not (args.prompt and args.answer):
             raise UserError("--prompt and --answer go together: pass both")
         pairs = read_pairs(args.file) if args.file else None
-        config = run_config(args.adapter_name_or_path or args.model_name_or_path)
-        model, tokenizer = load_reward_model(args.model_name_or_path, args.adapter_name_or_path, args.quantization_bit,
-                                             args.trust_remote_code)
-        template = get_template(args.template or config.get("template"), tokenizer)
+        config = run_config(model_args.adapter_name_or_path or model_args.model_name_or_path)
+        model, tokenizer = load_reward_model(model_args.model_name_or_path, model_args.adapter_name_or_path,
+                                             model_args.quantization_bit, model_args.trust_remote_code)
+        template = get_template(template_args.template or config.get("template"), tokenizer)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    system = args.system if args.system is not None else config.get("system")
+    system = template_args.system if template_args.system is not None else config.get("system")
     cutoff_len = args.cutoff_len or int(config.get("cutoff_len") or DataArguments.cutoff_len)
     if pairs is None:
         messages = [{"role": "user", "content": args.prompt}]

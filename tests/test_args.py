@@ -12,9 +12,12 @@ from core.args import (
     TEMPLATE_NAMES,
     TRAINING_DEFAULTS,
     FinetuningArguments,
+    check_options,
     field_choices,
     our_fields,
     parse_train_args,
+    recorded_options,
+    resolved_config,
     training_field,
 )
 from core.errors import UserError
@@ -77,6 +80,48 @@ def test_run_yaml_reparses_to_the_same_arguments(tmp_path):
     second = parse_train_args([str(saved)])
     assert dataclasses.asdict(second.finetuning) == dataclasses.asdict(first.finetuning)
     assert dataclasses.asdict(second.data) == dataclasses.asdict(first.data)
+
+
+def test_run_yaml_records_every_option_typed_and_nothing_never_set(tmp_path):
+    args = parse_train_args(["--model_name_or_path", "M", "--logging_steps", "5", "--save_steps", "100.0",
+                             "--num_train_epochs", "2", "--resume_from_checkpoint", "last", "--warmup_steps", "0.1",
+                             "--label_smoothing_factor", "0.1"])
+    config = args.config
+    assert list(config)[:len(recorded_options())] == recorded_options()
+    # Defaults are recorded too: a run.yaml reruns the same run when a default changes.
+    assert config["lora_target"] == "all" and config["finetuning_type"] == "lora" and config["lora_rank"] == 8
+    assert config["logging_steps"] == 5 and type(config["logging_steps"]) is int
+    assert config["save_steps"] == 100 and type(config["save_steps"]) is int
+    assert config["warmup_steps"] == 0.1  # a ratio stays a ratio
+    assert config["num_train_epochs"] == 2.0 and type(config["num_train_epochs"]) is float
+    assert config["label_smoothing_factor"] == 0.1  # given, so recorded although not a recorded option
+    assert "resume_from_checkpoint" not in config  # how it was launched, not what the run is
+    assert "include_num_input_tokens_seen" not in config and "use_cpu" not in config  # never set
+    assert "temperature" not in config  # generation settings only when given
+
+
+def test_a_recorded_config_resolves_to_itself(tmp_path):
+    import yaml
+
+    first = parse_train_args(["--model_name_or_path", "M", "--eval_steps", "7", "--lora_alpha", "16"]).config
+    saved = tmp_path / "run.yaml"
+    saved.write_text(yaml.safe_dump(first, sort_keys=False))
+    assert parse_train_args([str(saved)]).config == first
+    # The web UI resolves its form the same way, without transformers: the same file.
+    assert resolved_config(first, first) == first
+
+
+def test_value_checks_live_with_their_fields_and_need_no_transformers():
+    code = ("import sys; from core.args import check_options\n"
+            "try:\n    check_options({'lora_dropout': 1.5})\nexcept Exception as err:\n    print(err)\n"
+            "print('transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["--lora_dropout must be in [0, 1), got 1.5", "False"]
+    with pytest.raises(UserError, match="--learning_rate must be greater than 0"):
+        check_options({"learning_rate": 0})
+    with pytest.raises(UserError, match="--cutoff_len must be greater than 0"):
+        check_options({"cutoff_len": "many"})
+    check_options({"max_samples": None, "learning_rate": 1e-4})
 
 
 @pytest.mark.parametrize(

@@ -66,11 +66,11 @@ def check_config(config: dict[str, Any], dataset_dir: Path) -> None:
     The same functions as the trainer's (values by flag name, the model folder, dataset names
     and their shape for the stage), so the UI and the CLI refuse alike; nothing heavy is imported.
     """
-    from core.args import check_values
+    from core.args import check_options
     from core.data.registry import check_stage, get_spec
     from core.model import check_model_dir
 
-    check_values(dict(config))
+    check_options(dict(config))
     model = Path(str(config.get("model_name_or_path") or ""))
     check_model_dir(str(model if model.is_absolute() else ROOT / model))
     data = Path(str(config.get("dataset_dir") or dataset_dir))

@@ -1,4 +1,7 @@
-"""`launch.py train`: parse, prepare the run directory, run the stage, record how it ended.
+"""`launch.py train`: parse, check, prepare the run directory, run the stage, record how it ended.
+
+`launch.py train CONFIG --dry_run` stops after the checks (core/train/preflight.py) and prints
+the config the run would record.
 
 Every rank runs this; rank 0 alone writes the run directory. A refused input is one line on
 stderr (and in status.json once the run directory exists); a bug keeps its traceback in
@@ -21,6 +24,7 @@ from typing import Callable, Optional
 import yaml
 
 from core import rundir, startup
+from core.atomic import write_atomic
 from core.args import TrainArgs, parse_train_args, raw_value
 from core.errors import UserError
 
@@ -51,23 +55,28 @@ def main(argv: list[str]) -> int:
 
 def run(argv: list[str]) -> int:
     from core.data import prefetch
+    from core.train.preflight import DRY_RUN_FLAG, check_run_dir, dry_run, preflight
 
+    dry = DRY_RUN_FLAG in argv
+    argv = [a for a in argv if a != DRY_RUN_FLAG]
     hide_unused_packages(argv)
-    prefetch.start(argv)  # tokenizes on a spare core while this process imports torch and transformers
+    if not dry:
+        prefetch.start(argv)  # tokenizes on a spare core while this process imports torch and transformers
     try:
         args = parse_train_args(argv)
-        preflight(args)
+        source = preflight(args)
+        if is_main_process():  # another rank could find rank 0's own run in the folder already
+            check_run_dir(Path(args.training.output_dir), args)
+        if dry:
+            print(dry_run(args, source), end="", flush=True)
+            return 0
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     run_dir = Path(args.training.output_dir)
     console: Optional[ConsoleTee] = None
     if is_main_process():
-        try:
-            prepare_run_dir(run_dir, args, argv)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+        prepare_run_dir(run_dir, args)
         if not os.environ.get("TUNEFORGE_CONSOLE_CAPTURED"):
             console = ConsoleTee(run_dir / rundir.CONSOLE_LOG)
     try:
@@ -77,36 +86,17 @@ def run(argv: list[str]) -> int:
             console.close()
 
 
-def preflight(args: TrainArgs) -> None:
-    """Light checks that refuse a run before anything is written or loaded."""
-    from core.data.registry import check_stage, get_spec
-    from core.model import check_model_dir
-
-    check_model_dir(args.model.model_name_or_path)
-    if args.training.do_train:
-        for name in [n.strip() for n in args.data.dataset.split(",") if n.strip()]:
-            check_stage(get_spec(args.data.dataset_dir, name), args.finetuning.stage)
-
-
-def prepare_run_dir(run_dir: Path, args: TrainArgs, argv: list[str]) -> None:
-    """Create the run directory, refusing to mix a new run into a finished one."""
+def prepare_run_dir(run_dir: Path, args: TrainArgs) -> None:
+    """Create the run directory (preflight refused mixing a new run into a finished one)."""
     previous = rundir.read_json(run_dir / rundir.STATUS_JSON)
-    resuming = bool(args.training.resume_from_checkpoint)
-    if previous and previous.get("state") != "starting" and not resuming:
-        if not args.finetuning.overwrite_output_dir:
-            raise UserError(
-                f"output_dir '{run_dir}' already holds a run ({previous.get('state')}); choose a new --output_dir, "
-                "resume it with --resume_from_checkpoint, or replace it with --overwrite_output_dir"
-            )
-        clear_run_dir(run_dir)
+    if previous and previous.get("state") != "starting" and not args.training.resume_from_checkpoint:
+        clear_run_dir(run_dir)  # --overwrite_output_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / rundir.RUN_YAML, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(args.config, fh, allow_unicode=True, sort_keys=False)
+    write_atomic(run_dir / rundir.RUN_YAML, yaml.safe_dump(args.config, allow_unicode=True, sort_keys=False))
     launched = rundir.read_json(run_dir / rundir.LAUNCH_JSON) or {}
     rundir.update_launch(
         run_dir,
-        # A launcher (the web UI) records its argv and start time first; keep them. A CLI run has
-        # no launcher argv: it is resumed from its run.yaml.
+        # A launcher (the web UI) records its argv and start time first; keep them.
         start_time=launched.get("start_time") or time.time(),
         trainer_argv=[sys.executable, *sys.argv],
         trainer_pid=os.getpid(),
