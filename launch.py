@@ -6,6 +6,7 @@
     python launch.py chat | score | export ...
     python launch.py data list | check | add | remove ...
     python launch.py demo-model           build the bundled demo model into data/models/demo
+    python launch.py get-model NAME       build a real pretrained model offline (smollm2-135m-instruct)
 
 Each command's module is imported only when that command runs, so the UI starts fast.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-COMMANDS = ("webui", "train", "chat", "score", "export", "data", "demo-model")
+COMMANDS = ("webui", "train", "chat", "score", "export", "data", "demo-model", "get-model")
 
 
 def _run(command: str, argv: list[str]) -> int:
@@ -38,6 +39,8 @@ def _run(command: str, argv: list[str]) -> int:
         from core.data.cli import main
     elif command == "demo-model":
         from core.demo_model import main
+    elif command == "get-model":
+        from core.get_model import main
     else:
         print(f"error: unknown command '{command}'; use one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2

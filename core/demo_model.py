@@ -79,10 +79,16 @@ CHAT_TEMPLATE = (
 # ---------------------------------------------------------------------------- data
 
 
+# The files the demo tokenizer learns from, fixed: a user's own dataset in data/ (or a bundled
+# set added later for other models, like identity.json) must not change the demo's vocabulary.
+CORPUS_FILES = ("alpaca_demo.json", "alpaca_history_demo.json", "comparison_demo.json", "demo_pref.json",
+                "demo_sft.json", "sharegpt_demo.json", "wiki_demo.txt")
+
+
 def corpus_files(data_dir: str | Path) -> list[Path]:
-    """The bundled text: every data/*.json and data/*.txt except the registry, in name order."""
+    """The bundled text the demo tokenizer is trained on, in name order."""
     data_dir = Path(data_dir)
-    files = sorted(p for p in data_dir.iterdir() if p.is_file() and p.suffix in (".json", ".txt") and p.name != "dataset_info.json")
+    files = [data_dir / name for name in CORPUS_FILES if (data_dir / name).is_file()]
     if not files:
         raise UserError(f"no .json or .txt data in {data_dir} to train the demo tokenizer on; pass --data_dir with the bundled data")
     return files
