@@ -125,11 +125,12 @@ def load_chat_model(
     tokenizer's own (as training does when --template is empty).
     """
     from core.data.templates import get_template
-    from core.model import check_model_dir, load_adapter, load_base_model, load_tokenizer
+    from core.model import load_adapter, load_base_model, load_tokenizer
+    from core.model_source import check_model_source
 
     if quantization_bit not in (None, 4, 8):
         raise UserError(f"quantization_bit must be 4, 8 or empty, got {quantization_bit}")
-    check_model_dir(model_name_or_path)
+    check_model_source(model_name_or_path)  # refuse a bad name before anything is loaded
     if adapter_name_or_path:
         check_adapter_dir(adapter_name_or_path)
     if template is not None and template not in TEMPLATE_NAMES:

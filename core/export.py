@@ -95,13 +95,15 @@ def export_merged(
     """Merge the adapter into the base (full precision) and save model, tokenizer and generation config."""
     from core.args import ModelArguments
     from core.chat import check_adapter_dir, run_config
-    from core.model import check_model_dir, load_adapter, load_base_model, load_tokenizer
+    from core.model import load_adapter, load_base_model, load_tokenizer, resolve_source
+    from core.model_source import check_model_source
 
     report = progress or (lambda fraction, message: None)
-    model_dir = check_model_dir(model_name_or_path)
+    check_model_source(model_name_or_path)  # a bad name is refused before anything downloads
     if not adapter_name_or_path:
         raise UserError("--adapter_name_or_path is required: the LoRA run folder (or checkpoint-N) to merge")
     check_adapter_dir(adapter_name_or_path)
+    model_dir = resolve_source(model_name_or_path).folder  # a hub id downloads here
     target = check_export_dir(export_dir, model_dir, adapter_name_or_path, overwrite)
     _check_shard_size(max_shard_size)
     method = stored_quantization(model_dir)

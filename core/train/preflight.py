@@ -31,6 +31,10 @@ def preflight(args: TrainArgs) -> Any:
     from core.model_source import check_model_source
 
     source = check_model_source(args.model.model_name_or_path)
+    if source.kind == "gguf" and args.model.quantization_bit is not None:
+        from core.model import GGUF_QUANTIZATION_REFUSAL
+
+        raise UserError(GGUF_QUANTIZATION_REFUSAL.format(name=source.name))
     if args.training.do_train:
         for name in dataset_names(args):
             check_stage(get_spec(args.data.dataset_dir, name), args.finetuning.stage)

@@ -10,8 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core import rundir
 from core.args import TrainArgs
 from core.train.callbacks import AbortSignal, RunDirCallback
+from core.train.run import is_main_process
 
 
 def run_sft(args: TrainArgs, abort: AbortSignal) -> bool:
@@ -27,6 +29,8 @@ def setup_tokenizer_and_data(args: TrainArgs, stage: str):
 
     tokenizer = load_tokenizer(args.model)
     template = get_template(args.data.template, tokenizer) if stage != "pt" else None
+    if template is not None and is_main_process():
+        rundir.record_template(Path(args.training.output_dir), template.name)
     with args.training.main_process_first(desc="tokenizing the dataset"):
         prefetched = prefetch.wait() == prefetch.TOKENIZED
         # What the helper has just written is what --overwrite_cache asked for: read it.
