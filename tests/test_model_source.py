@@ -350,3 +350,30 @@ def test_a_gguf_of_an_architecture_transformers_cannot_load_is_one_line(tmp_path
     path = write_gguf(tmp_path / "rwkv.gguf", arch="rwkv7")
     line = refusal(str(path))
     assert "holds architecture 'rwkv7', which transformers cannot load from GGUF" in line and "llama" in line, line
+
+
+# ----------------------------------------------------------------------------- the trainer and chat on a hub id
+
+def test_train_on_a_hub_id_downloads_then_trains(hub, hf_home, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli(["train", "--model_name_or_path", REPO, "--dataset", "demo_sft", "--do_train", "--template", "llama2",
+                      "--max_steps", "2", "--per_device_train_batch_size", "2", "--cutoff_len", "64",
+                      "--output_dir", str(out)])
+    assert result.returncode == 0, result.output[-3000:]
+    assert "downloading tuneforge/demo" in result.output
+    assert json.loads((out / "status.json").read_text())["state"] == "finished"
+    assert file_gets(hub), "the weights came from the hub server"
+    # Chat loads the same id from the cache, with the adapter the run wrote.
+    chat = run_cli([PYTHON, "-c", "import sys; from core.chat import load_chat_model; "
+                    "s = load_chat_model(sys.argv[1], sys.argv[2]); print('LOADED', s.template.name)", REPO, str(out)])
+    assert "LOADED llama2" in chat.output, chat.output[-3000:]
+
+
+@pytest.mark.parametrize("name, words", [("tuneforge/demoo", "was not found on the hub"), ("tuneforge/gated", "gated")])
+def test_train_on_a_bad_hub_id_is_one_line_and_writes_nothing(hub, hf_home, tmp_path, demo_model, name, words):
+    hub.add_folder("tuneforge/gated", demo_model, gated_token="hf_secret")
+    out = tmp_path / "run"
+    result = run_cli(["train", "--model_name_or_path", name, "--dataset", "demo_sft", "--do_train", "--output_dir", str(out)])
+    line = assert_one_line_refusal(result)
+    assert name in line and words in line, line
+    assert not out.exists()

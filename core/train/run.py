@@ -70,6 +70,10 @@ def run(argv: list[str]) -> int:
         if dry:
             print(dry_run(args, source), end="", flush=True)
             return 0
+        if source.kind == "hub":
+            from core.model import resolve_source
+
+            resolve_source(source.name)  # download now: a typo or a gated id is refused before the run folder is written
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
