@@ -223,7 +223,7 @@ def _fake_run(folder: Path, state: str, config: str) -> Path:
 
 def test_chat_tab_offers_finished_runs_newest_first_and_proposes_their_settings(demo_model, tmp_path):
     from webui.context import AppContext
-    from webui.tabs.chat import finished_adapters, proposal
+    from webui.choices import finished_adapters, proposal
 
     saves = tmp_path / "saves"
     older = _fake_run(saves / "older", "finished", f"model_name_or_path: {demo_model}\n")

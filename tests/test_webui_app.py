@@ -59,14 +59,14 @@ def test_busy_port_says_so_and_names_the_next_free_one():
     assert nxt > port and app.port_free("127.0.0.1", nxt)
 
 
-def test_building_the_app_imports_no_torch(tmp_path):
+def test_building_the_app_imports_no_torch_and_not_the_model_module(tmp_path):
     code = f"""
 import json, sys
 from webui import app
 args = app.parse_args(["--saves_dir", {str(tmp_path / 'saves')!r}, "--no_demo_build"])
 ctx = app.make_context(args)
 blocks = app.build_app(ctx)
-heavy = [m for m in ("torch", "transformers", "datasets", "accelerate", "peft", "trl") if m in sys.modules]
+heavy = [m for m in ("torch", "transformers", "datasets", "accelerate", "peft", "trl", "core.model") if m in sys.modules]
 print(json.dumps({{"heavy": heavy}}))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -80,3 +80,13 @@ def test_upload_cap_flag_is_checked():
     assert app.parse_args([]).max_file_size == "2gb"
     with pytest.raises(UserError, match="max_file_size"):
         app.check_file_size("lots")
+
+
+def test_the_web_ui_never_imports_the_model_module():
+    """core/model.py imports torch; the UI checks model sources with core/model_source.py, and
+    loads models only in subprocesses (runs, exports) or through core.chat (the Chat tab)."""
+    import re
+
+    pattern = re.compile(r"^\s*(from core\.model import|from core import model\b|import core\.model\b(?!_))", re.M)
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "webui").rglob("*.py") if pattern.search(path.read_text())]
+    assert not offenders, offenders

@@ -1,4 +1,5 @@
-"""The command builder: what the Train tab previews is exactly what the runner launches."""
+"""One way from the form to the trainer: the form's complete config goes into the run folder as
+run.yaml, and what the Train tab previews is exactly the command the runner launches on it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import sys
 import time
 
 import pytest
+import yaml
 
+from core.args import recorded_options
 from core.errors import UserError
-from webui import command, form
+from webui import choices, command, form
+from webui.form import FORM_FIELDS, form_values
+from webui.paths import resolve_path
 from webui.runner import RunRequest, Runner
-from webui.tabs.train import FORM_FIELDS, config_to_form, form_values
 
 
 def _defaults(**changes):
@@ -23,14 +27,49 @@ def _defaults(**changes):
     return tuple(values[name] for name in FORM_FIELDS)
 
 
-def test_preview_parses_back_to_the_launched_argv(tmp_path):
+def test_the_command_runs_the_run_folders_run_yaml_and_the_preview_is_that_argv():
     config = command.config_from_form(form_values(_defaults(system="a b 'c' \"d\"")))
-    argv = command.build_argv(command.LaunchSpec(config))
+    argv = command.build_argv(command.LaunchSpec.of_config(config))
     assert shlex.split(command.preview(argv)) == argv
     assert argv[1:2] == ["launch"] or argv[1:3] == ["-m", "accelerate.commands.launch"]
-    i = argv.index("launch.py")
-    assert argv[i + 1] == "train"
-    assert argv[argv.index("--system") + 1] == "a b 'c' \"d\""
+    assert argv[-3:] == ["launch.py", "train", "saves/x/run.yaml"]
+    assert "--system" not in argv  # the form's values travel in run.yaml, not on the command line
+    resumed = command.build_argv(command.LaunchSpec(config=None, run_dir=resolve_path("saves/x"),
+                                                    resume_from="saves/x/checkpoint-4"))
+    assert resumed == argv + ["--resume_from_checkpoint", "saves/x/checkpoint-4"]  # one flag more
+
+
+def test_the_run_config_holds_every_option_typed_as_the_trainer_reads_it():
+    config = command.config_from_form(form_values(_defaults(double_quantization=False, logging_steps=5, max_samples="")))
+    assert list(config) == recorded_options()
+    assert config["lora_rank"] == 8 and config["lora_target"] == "all" and config["finetuning_type"] == "lora"
+    assert config["double_quantization"] is False and config["do_train"] is True
+    assert config["logging_steps"] == 5 and type(config["logging_steps"]) is int
+    assert config["num_train_epochs"] == 6.0 and type(config["num_train_epochs"]) is float
+    assert config["max_samples"] is None
+    assert config["report_to"] == "none"
+
+
+def test_the_runner_writes_run_yaml_before_the_process_starts_and_records_the_launcher(tmp_path):
+    evil = "x; touch pwned && echo $(id) `id` | cat > out.txt"
+    config = command.config_from_form(form_values(_defaults(system=evil, output_dir=str(tmp_path / "saves" / "r"))))
+    spec = command.LaunchSpec.of_config(config, num_processes=1)
+    # A stand-in for the trainer that prints the run.yaml it was given.
+    probe = [sys.executable, "-c", "import sys; print(open(sys.argv[1]).read())", str(spec.run_dir / "run.yaml")]
+    runner = Runner(tmp_path / "saves", tmp_path, poll_s=0.1)
+    try:
+        runner.submit(RunRequest(spec.run_dir, probe, spec.config, spec.launcher))
+        deadline = time.time() + 20
+        while runner.active is not None and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        runner.close()
+    console = (spec.run_dir / "console.log").read_text()
+    assert yaml.safe_load(console.split("\n", 1)[1]) == config
+    assert yaml.safe_load((spec.run_dir / "run.yaml").read_text())["system"] == evil
+    launch = json.loads((spec.run_dir / "launch.json").read_text())
+    assert launch["num_processes"] == 1 and launch["accelerate_config"] is None
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out.txt").exists()
 
 
 def test_launch_json_records_the_previewed_command(tmp_path):
@@ -46,78 +85,56 @@ def test_launch_json_records_the_previewed_command(tmp_path):
         runner.close()
 
 
-def test_shell_metacharacters_stay_literal(tmp_path):
-    evil = "x; touch pwned && echo $(id) `id` | cat > out.txt"
-    config = command.config_from_form(form_values(_defaults(system=evil, lora_target="q_proj;v_proj")))
-    argv = command.build_argv(command.LaunchSpec(config))
-    assert evil in argv  # one argv item, untouched
-    # Run a stand-in with the same argv tail: nothing is interpreted by a shell.
-    script = "import sys, json; print(json.dumps(sys.argv[1:]))"
-    probe = [sys.executable, "-c", script, *argv[argv.index("train") + 1:]]
-    runner = Runner(tmp_path / "saves", tmp_path, poll_s=0.1)
-    try:
-        runner.submit(RunRequest(tmp_path / "saves" / "r", probe))
-        deadline = time.time() + 20
-        while runner.active is not None and time.time() < deadline:
-            time.sleep(0.1)
-    finally:
-        runner.close()
-    console = (tmp_path / "saves" / "r" / "console.log").read_text()
-    echoed = json.loads(console.strip().splitlines()[-1])
-    assert echoed == argv[argv.index("train") + 1:]
-    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out.txt").exists()
-
-
-def test_only_changed_options_are_sent_and_bools_read_like_the_cli():
-    config = command.config_from_form(form_values(_defaults(double_quantization=False)))
-    argv = command.build_argv(command.LaunchSpec(config))
-    assert "--do_train" in argv and argv[argv.index("--do_train") + 1].startswith("--")
-    assert argv[argv.index("--double_quantization") + 1] == "false"
-    assert "--lora_rank" not in argv  # equal to the schema's default: not repeated
-    assert "--cutoff_len" in argv  # a demo preset that differs from the default: sent
-    assert "--max_samples" not in argv  # empty optional: not sent
-
-
 def test_processes_and_accelerate_config():
     config = {"stage": "sft", "model_name_or_path": "m", "output_dir": "o"}
-    two = command.build_argv(command.LaunchSpec(config, num_processes=2))
-    assert two[2:5] == ["--multi_gpu", "--num_processes", "2"] or "--multi_gpu" in two
-    one = command.build_argv(command.LaunchSpec(config, num_processes=1))
+    two = command.build_argv(command.LaunchSpec.of_config(config, num_processes=2))
+    assert "--multi_gpu" in two and two[two.index("--num_processes") + 1] == "2"
+    one = command.build_argv(command.LaunchSpec.of_config(config, num_processes=1))
     assert "--multi_gpu" not in one and one[one.index("--num_processes") + 1] == "1"
-    cfg = command.build_argv(command.LaunchSpec(config, accelerate_config="examples/ddp.yaml"))
-    assert cfg[cfg.index("--config_file") + 1] == "examples/ddp.yaml" and "--num_processes" not in cfg
+    cfg = command.build_argv(command.LaunchSpec.of_config(config, accelerate_config="examples/accelerate/ddp.yaml"))
+    assert cfg[cfg.index("--config_file") + 1] == "examples/accelerate/ddp.yaml" and "--num_processes" not in cfg
+
+
+def test_the_distributed_dropdown_offers_the_example_accelerate_configs():
+    offered = choices.accelerate_configs()
+    assert offered[0] == form.NONE
+    for name in ("ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"):
+        assert f"examples/accelerate/{name}.yaml" in offered, offered
 
 
 def test_unknown_extra_option_is_refused_by_name():
     with pytest.raises(UserError, match="lerning_rate"):
         command.config_from_form(form_values(_defaults()), "lerning_rate: 1")
-    config = command.config_from_form(form_values(_defaults()), "warmup_steps: 5")
-    assert config["warmup_steps"] == 5
+    config = command.config_from_form(form_values(_defaults()), "warmup_steps: 5\nlabel_smoothing_factor: 0.1")
+    assert config["warmup_steps"] == 5 and config["label_smoothing_factor"] == 0.1
 
 
 def test_saved_yaml_loads_back_into_the_same_form(tmp_path):
     values = _defaults(learning_rate=0.01, stage="dpo", dataset=["demo_pref"], pref_beta=0.2)
-    config = command.config_from_form(form_values(values), "warmup_steps: 3")
+    config = command.config_from_form(form_values(values), "warmup_steps: 3\nlabel_smoothing_factor: 0.1")
     path = tmp_path / "run.yaml"
     path.write_text(command.config_yaml(config), encoding="utf-8")
     from core.args import load_config_file
 
     loaded = load_config_file(str(path))
     assert loaded == config
-    updates, extra = config_to_form(loaded)
+    updates, extra = command.config_to_form(loaded)
+    assert yaml.safe_load(extra) == {"label_smoothing_factor": 0.1}  # warmup_steps has a control of its own
     again = command.config_from_form(form_values(tuple(updates)), extra)
     assert again == config
 
 
 @pytest.mark.slow
-def test_saved_yaml_is_accepted_by_the_trainer_parser(tmp_path):
-    """`launch.py train file.yaml` parses the UI's YAML unchanged (transformers is imported here)."""
+def test_the_trainer_resolves_the_uis_run_yaml_to_the_same_file(demo_model, tmp_path):
+    """What Start writes is what `launch.py train run.yaml` records, and what Preview's dry run shows."""
     from core.args import parse_train_args
 
-    config = command.config_from_form(form_values(_defaults(learning_rate=0.01, quantization_bit="none")))
-    config["output_dir"] = str(tmp_path / "out")
+    values = _defaults(model_name_or_path=str(demo_model), output_dir=str(tmp_path / "out"), learning_rate=0.01,
+                       quantization_bit="none", eval_steps="5", lora_alpha="16", logging_steps=3)
+    config = command.config_from_form(form_values(values), "label_smoothing_factor: 0.1")
     path = tmp_path / "run.yaml"
     path.write_text(command.config_yaml(config), encoding="utf-8")
-    args = parse_train_args([str(path)])
-    assert args.training.learning_rate == 0.01
-    assert args.data.dataset == "demo_sft" and args.training.do_train
+    assert parse_train_args([str(path)]).config == config
+    assert yaml.safe_load(command.dry_run(config)) == config
+    with pytest.raises(UserError, match="unknown dataset 'nope'"):
+        command.dry_run({**config, "dataset": "nope"})

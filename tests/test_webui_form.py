@@ -9,14 +9,14 @@ import pytest
 from core import args as core_args
 from webui import form
 from webui.i18n import FIELD_HELP_ZH, FIELD_LABELS, STRINGS, t
-from webui.tabs.train import FORM_FIELDS
+from webui.form import FORM_FIELDS
 
 
 @pytest.fixture
 def fresh_specs():
-    form.field_spec.cache_clear()
+    core_args.option_spec.cache_clear()
     yield
-    form.field_spec.cache_clear()
+    core_args.option_spec.cache_clear()
 
 
 def test_a_default_changed_in_args_shows_up_in_the_form(fresh_specs):
@@ -25,37 +25,37 @@ def test_a_default_changed_in_args_shows_up_in_the_form(fresh_specs):
     old = f.default
     try:
         f.default = 777
-        form.field_spec.cache_clear()
+        core_args.option_spec.cache_clear()
         assert form.build_control("lora_rank").value == 777
     finally:
         f.default = old
-    form.field_spec.cache_clear()
+    core_args.option_spec.cache_clear()
     assert form.build_control("lora_rank").value == old
 
 
 def test_help_text_and_choices_come_from_the_metadata(fresh_specs):
     stage = form.build_control("stage")
     assert [c[1] for c in stage.choices] == list(core_args.STAGES)
-    assert form.field_spec("stage").help == core_args.our_fields()["stage"].metadata["help"]
+    assert core_args.option_spec("stage").help == core_args.our_fields()["stage"].metadata["help"]
     quant = form.build_control("quantization_bit")
     assert [c[1] for c in quant.choices] == [form.NONE, "4", "8"]
     assert form.from_ui("quantization_bit", "4") == 4 and form.from_ui("quantization_bit", form.NONE) is None
 
 
 def test_training_arguments_fields_have_one_source_too(fresh_specs):
-    spec = form.field_spec("lr_scheduler_type")
+    spec = core_args.option_spec("lr_scheduler_type")
     assert spec.source == "training" and spec.default == core_args.TRAINING_DEFAULTS["lr_scheduler_type"]
     assert "cosine" in spec.choices and "linear" in spec.choices  # read from transformers' SchedulerType
-    assert form.field_spec("eval_strategy").choices == ("no", "steps", "epoch")
-    assert form.field_spec("fp16").kind == "bool"
-    assert form.field_spec("learning_rate").help == core_args.training_field("learning_rate").help
+    assert core_args.option_spec("eval_strategy").choices == ("no", "steps", "epoch")
+    assert core_args.option_spec("fp16").kind == "bool"
+    assert core_args.option_spec("learning_rate").help == core_args.training_field("learning_rate").help
 
 
 def test_every_form_field_has_a_label_and_hint_in_both_languages():
     for name in FORM_FIELDS:
         assert name in FIELD_LABELS, name
         assert name in FIELD_HELP_ZH, name
-        assert form.field_spec(name).help, name
+        assert core_args.option_spec(name).help, name
 
 
 def test_every_string_has_english_and_chinese():

@@ -1,37 +1,66 @@
-"""The Datasets tab's preview: records through the template, trained tokens marked, lengths."""
+"""The Datasets tab's preview goes through the training tokenization: the template, the cut to
+cutoff_len and train_on_prompt mark exactly the tokens a run trains on; lengths are counted whole."""
 
 from __future__ import annotations
 
 import re
 
+from core.data.collator import IGNORE_INDEX
+from core.data.preprocess import tokenize_pairwise, tokenize_sft
 from core.data.registry import load_records
 from core.data.templates import get_template
 from webui import app as webapp
-from webui.tabs.datasets import render_preview
+from webui.tabs.datasets.preview import NO_CUTOFF, render_preview
 
 
-def test_preview_marks_exactly_the_trained_tokens_and_counts_records_over_the_cutoff(demo_model, dataset_dir, tmp_path):
-    from transformers import AutoTokenizer
-
-    ctx = webapp.make_context(webapp.parse_args([
+def _context(demo_model, dataset_dir, tmp_path):
+    return webapp.make_context(webapp.parse_args([
         "--saves_dir", str(tmp_path / "saves"), "--dataset_dir", str(dataset_dir),
         "--demo_model", str(demo_model), "--no_demo_build",
     ]))
-    stats, blocks, figure = render_preview(ctx, "alpaca_history_demo", str(demo_model), "llama2", 64, 2, "en")
 
+
+def _marks(block: str) -> tuple[int, int]:
+    return len(re.findall(r'class="tf-token-trained"', block)), len(re.findall(r'class="tf-token-masked"', block))
+
+
+def test_preview_marks_what_training_trains_on_after_the_cutoff(demo_model, dataset_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    ctx = _context(demo_model, dataset_dir, tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(str(demo_model))
     template = get_template("llama2", tokenizer)
-    first = load_records(dataset_dir, "alpaca_history_demo")[0]
-    pairs = template.encode_multiturn(tokenizer, first["messages"], first["system"])
-    first_block = blocks.split("<hr>")[0]
-    trained = re.findall(r'class="tf-token-trained"', first_block)
-    masked = re.findall(r'class="tf-token-masked"', first_block)
-    assert len(trained) == sum(len(r) for _, r in pairs), "every answer token is marked trained"
-    assert len(masked) == sum(len(p) for p, _ in pairs), "every prompt token is marked masked"
-    assert len(pairs) >= 2, "the first record of the history set has several turns"
-
-    lengths = list(figure.data[0].x)
     records = load_records(dataset_dir, "alpaca_history_demo")
-    assert len(lengths) == len(records)
-    over = sum(1 for x in lengths if x > 64)
+    batch = {"messages": [r["messages"] for r in records], "system": [r["system"] for r in records]}
+    whole = tokenize_sft(batch, tokenizer, template, NO_CUTOFF, False, None)["length"]
+    cutoff = 24
+    assert whole[0] > cutoff, "the first record is cut, so the preview must show the cut"
+    first = {"messages": batch["messages"][:1], "system": batch["system"][:1]}
+    for train_on_prompt in (False, True):
+        stats, blocks, figure = render_preview(ctx, "alpaca_history_demo", str(demo_model), "llama2", cutoff,
+                                               train_on_prompt, 2, "en")
+        labels = tokenize_sft(first, tokenizer, template, cutoff, train_on_prompt, None)["labels"][0]
+        trained, masked = _marks(blocks.split("<hr>")[0])
+        assert trained == sum(label != IGNORE_INDEX for label in labels), train_on_prompt
+        assert masked == sum(label == IGNORE_INDEX for label in labels), train_on_prompt
+        assert trained + masked == len(labels) <= cutoff
+        assert (masked == 0) == train_on_prompt
+    # The histogram counts whole records, so it shows how many the cutoff cuts.
+    lengths = list(figure.data[0].x)
+    assert lengths == whole
+    over = sum(1 for x in lengths if x > cutoff)
     assert f"{100.0 * over / len(lengths):.1f}" in stats
+
+
+def test_preview_of_a_ranking_set_shows_the_prompt_and_the_chosen_answer_as_rm_and_dpo_see_them(
+        demo_model, dataset_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    ctx = _context(demo_model, dataset_dir, tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(str(demo_model))
+    template = get_template("llama2", tokenizer)
+    record = load_records(dataset_dir, "demo_pref")[0]
+    batch = {k: [record.get(k)] for k in ("messages", "system", "chosen", "rejected")}
+    row = tokenize_pairwise(batch, tokenizer, template, 32, None)
+    _, blocks, _ = render_preview(ctx, "demo_pref", str(demo_model), "llama2", 32, False, 1, "en")
+    assert _marks(blocks) == (len(row["chosen_input_ids"][0]), len(row["prompt_input_ids"][0]))

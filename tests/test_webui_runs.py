@@ -1,12 +1,11 @@
-"""The Runs tab's helpers: the run table, Resume's command, the Chat hook."""
+"""The Runs tab's handlers and what they read: the run table, Resume's command, the Chat hook."""
 
 from __future__ import annotations
 
-import shlex
-
 from core import rundir
+from webui import command
 from webui.context import AppContext
-from webui.tabs import runs
+from webui.tabs.runs import handlers as runs
 
 
 def _fake_run(path, state="finished", launch=None, steps=3):
@@ -19,29 +18,30 @@ def _fake_run(path, state="finished", launch=None, steps=3):
     return path
 
 
-def test_resume_relaunches_the_launcher_command_with_the_checkpoint(tmp_path):
-    argv = ["/venv/bin/accelerate", "launch", "--num_processes", "1", "launch.py", "train", "--output_dir", "saves/r"]
-    run = _fake_run(tmp_path / "r", "aborted", {"command": shlex.join(argv), "argv": argv})
+def test_resume_launches_the_run_as_it_was_plus_one_flag(tmp_path):
+    run = _fake_run(tmp_path / "r", "aborted", {"num_processes": 2, "accelerate_config": None, "start_time": 100.0})
+    (run / "run.yaml").write_text(f"stage: sft\nmodel_name_or_path: data/models/demo\noutput_dir: {run}\n")
     for name in ("checkpoint-2", "checkpoint-10"):
         (run / name).mkdir()
         (run / name / rundir.CHECKPOINT_DONE).write_text("{}")  # a complete save
     (run / "checkpoint-12").mkdir()  # a save cut short: never offered for Resume
     ckpt = runs.last_checkpoint(run)
     assert ckpt.name == "checkpoint-10"
-    resumed = runs.resume_argv(run, ckpt)
-    assert resumed[:len(argv)] == argv and resumed[-2] == "--resume_from_checkpoint"
-    assert resumed[-1].endswith("checkpoint-10")
-    # Resuming again replaces the old checkpoint flag instead of stacking them.
-    rundir.update_launch(run, argv=resumed)
-    again = runs.resume_argv(run, run / "checkpoint-2")
+    argv = command.build_argv(runs.resume_spec(run, ckpt))
+    train = argv.index("train")
+    assert argv[train + 1].endswith("r/run.yaml") and argv[train + 2:] == ["--resume_from_checkpoint", str(ckpt)]
+    assert "--multi_gpu" in argv and argv[argv.index("--num_processes") + 1] == "2"  # as it was launched
+    # Resuming again is built the same way: one checkpoint flag, never a stack of them.
+    again = command.build_argv(runs.resume_spec(run, run / "checkpoint-2"))
     assert again.count("--resume_from_checkpoint") == 1 and again[-1].endswith("checkpoint-2")
 
 
-def test_a_cli_run_without_launcher_argv_resumes_from_its_run_yaml(tmp_path):
-    run = _fake_run(tmp_path / "cli", "failed", {"world_size": 1})
-    argv = runs.resume_argv(run, run / "checkpoint-1")
+def test_a_cli_run_whose_run_yaml_names_another_folder_resumes_into_its_own(tmp_path):
+    run = _fake_run(tmp_path / "cli", "failed", {"world_size": 1})  # its run.yaml has no output_dir
+    argv = command.build_argv(runs.resume_spec(run, run / "checkpoint-1"))
     i = argv.index("train")
-    assert argv[i + 1].endswith("run.yaml") and "--resume_from_checkpoint" in argv
+    assert argv[i + 1].endswith("cli/run.yaml") and "--resume_from_checkpoint" in argv
+    assert argv[argv.index("--output_dir") + 1] == str(run)
 
 
 def test_chat_target_names_base_model_adapter_and_template(tmp_path):

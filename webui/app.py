@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+from functools import partial
 from typing import Any, Optional
 
 from core import startup
@@ -132,8 +133,8 @@ def check_port(host: str, port: int) -> None:
 
 
 def make_context(args: argparse.Namespace):
-    from webui.command import ROOT
-    from webui.context import AppContext, DemoBuilder, resolve_path
+    from webui.context import AppContext, DemoBuilder
+    from webui.paths import ROOT, resolve_path
     from webui.runner import Runner
 
     saves = resolve_path(args.saves_dir)
@@ -149,11 +150,13 @@ def build_app(ctx) -> Any:
     import gradio as gr
 
     from webui.i18n import I18N
-    from webui.tabs import chat as chat_tab
-    from webui.tabs import datasets as datasets_tab
-    from webui.tabs import export as export_tab
-    from webui.tabs import runs as runs_tab
-    from webui.tabs import train as train_tab
+    from webui.tabs.chat import layout as chat_tab
+    from webui.tabs.datasets import layout as datasets_tab
+    from webui.tabs.export import layout as export_tab
+    from webui.tabs.runs import layout as runs_tab
+    from webui.tabs.train import demo_banner
+    from webui.tabs.train import handlers as train_handlers
+    from webui.tabs.train import layout as train_tab
 
     with gr.Blocks(title="TuneForge") as demo:
         with gr.Row(elem_id="tf-header"):
@@ -168,12 +171,11 @@ def build_app(ctx) -> Any:
         with gr.Tabs(elem_id="tf-tabs") as tabs:
             ctx.components["tabs"] = tabs
             with gr.Tab(I18N("tab.train"), id="train", elem_id="tab-train") as train_tab_obj:
-                train = train_tab.build(ctx, lang)
-                ctx.components["train"] = train
+                train = ctx.components["train"] = train_tab.build(ctx, lang)
             with gr.Tab(I18N("tab.runs"), id="runs", elem_id="tab-runs") as runs_tab_obj:
                 runs = runs_tab.build(ctx, lang)
             with gr.Tab(I18N("tab.datasets"), id="datasets", elem_id="tab-datasets") as data_tab_obj:
-                datasets_tab.build(ctx, lang)
+                datasets = datasets_tab.build(ctx, lang)
             with gr.Tab(I18N("tab.chat"), id="chat", elem_id="tab-chat"):
                 chat_tab.build(ctx, lang, chat_target)
             with gr.Tab(I18N("tab.export"), id="export", elem_id="tab-export"):
@@ -182,19 +184,26 @@ def build_app(ctx) -> Any:
         lang.change(None, lang, lang, js=LANG_JS)
         # A reload (or a second browser) is a new session: find the live run again and restore
         # the timer and the chart from the server's runner.
-        demo_outputs = train_tab.wire_demo(ctx, train, lang)
-        demo.load(lambda x: x, lang, lang, js=BROWSER_LANG_JS) \
-            .then(train["run_tick"], train["tick_inputs"], train["tick_outputs"], show_progress="hidden") \
-            .then(train["demo_refresh"], lang, demo_outputs, show_progress="hidden") \
-            .then(*train["fresh_output_dir"], show_progress="hidden") \
-            .then(lambda: '<span data-ready="1"></span>', None, ready, show_progress="hidden")
-        runs["on_load"](demo)
-        runs["refresh_on"](runs_tab_obj)
-        data_refresh, data_inputs, data_outputs = ctx.hooks["datasets_refresh"]
-        demo.load(data_refresh, data_inputs, data_outputs)
-        data_tab_obj.select(data_refresh, data_inputs, data_outputs)
-        train_tab_obj.select(train["refresh_choices"], train["refresh_inputs"], train["refresh_outputs"])
+        hidden = dict(show_progress="hidden")
+        demo.load(same_language, lang, lang, js=BROWSER_LANG_JS) \
+            .then(partial(train_handlers.run_tick, ctx), train["tick_inputs"], train["tick_outputs"], **hidden) \
+            .then(partial(demo_banner.demo_banner, ctx), lang, train["demo_outputs"], **hidden) \
+            .then(*train["fresh_output_dir"], **hidden) \
+            .then(mark_ready, None, ready, **hidden)
+        for tab, event in ((runs_tab_obj, runs["refresh_event"]), (data_tab_obj, datasets["refresh_event"])):
+            demo.load(*event)
+            tab.select(*event)
+        train_tab_obj.select(*train["refresh_choices"])
     return demo
+
+
+def same_language(lang: str) -> str:
+    """The browser's language, which BROWSER_LANG_JS reads before this runs."""
+    return lang
+
+
+def mark_ready() -> str:
+    return '<span data-ready="1"></span>'
 
 
 def main(argv: list[str]) -> int:

@@ -1,82 +1,77 @@
-"""Form values -> run config -> the argv list that is launched.
+"""Form values <-> run config, and the one command that runs it.
 
-The preview shows `shlex.join(argv)` of the very list the runner passes to Popen, so what the
-user reads is what runs. Values are argv items, never parsed by a shell.
+There is one way from the form to the trainer: the form becomes the run's complete config
+(core.args.resolved_config, what the trainer itself records), the runner writes it into the run
+folder as run.yaml, and launches `accelerate launch ... launch.py train RUN/run.yaml`; a resume
+adds `--resume_from_checkpoint CHECKPOINT`. The preview shows `shlex.join(argv)` of the very list
+the runner passes to Popen, so what the user reads is what runs; `dry_run` has the trainer check
+the config and print what it resolves, without training.
 """
 
 from __future__ import annotations
 
 import shlex
 import shutil
+import subprocess
 import sys
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from core.args import check_options, known_option, option_spec, resolved_config
 from core.errors import UserError
+from core.rundir import RUN_YAML
 from webui import form
+from webui.paths import ROOT, display_path, resolve_path
 
-ROOT = Path(__file__).resolve().parent.parent  # the repository: launch.py lives here
 LAUNCH_PY = "launch.py"
+DRY_RUN_TIMEOUT_S = 300  # imports torch and reads every record: seconds normally, minutes on a huge local set
 
 
-@dataclass
-class LaunchSpec:
-    """How to start one run: its config (what run.yaml / a saved YAML holds) and launcher settings."""
-
-    config: dict[str, Any]
-    num_processes: int = 1
-    accelerate_config: Optional[str] = None
-    extra_flags: list[str] = field(default_factory=list)  # e.g. --resume_from_checkpoint
-
-    @property
-    def output_dir(self) -> str:
-        return str(self.config["output_dir"])
+# ---------------------------------------------------------------------------- form <-> config
 
 
 def config_from_form(values: dict[str, Any], extra_yaml: str = "") -> dict[str, Any]:
-    """The run config: every option that differs from its default, plus ALWAYS_SENT.
+    """The run's complete config from the form's values and the extra-options YAML.
 
-    `extra_yaml` holds options the form does not show (`key: value` lines); unknown keys are
-    refused by name rather than dropped.
+    Every option the form shows is given; `extra_yaml` holds options the form does not show
+    (`key: value` lines), whose unknown keys are refused by name rather than dropped.
     """
-    values = {"do_train": True, **values}  # the Train tab always trains
-    config: dict[str, Any] = {}
-    for name in form.ALWAYS_SENT:  # first, so a saved config reads top-down
-        value = form.from_ui(name, values.get(name))
-        if value is not None and value is not False:
-            config[name] = value
-    for name, ui_value in values.items():
-        if name in form.ALWAYS_SENT:
-            continue
-        value = form.from_ui(name, ui_value)
-        if value is not None and not form.is_default(name, value):
-            config[name] = value
-    config.update(parse_extra(extra_yaml))
-    if not config.get("model_name_or_path"):
-        raise UserError("choose a model: the folder of a base model (e.g. data/models/demo)")
-    if not config.get("output_dir"):
+    given = {name: form.from_ui(name, value) for name, value in {**form.IMPLIED, **values}.items()}
+    given.update(parse_extra(extra_yaml))
+    if not given.get("model_name_or_path"):
+        raise UserError("choose a model: a model folder (e.g. data/models/demo), a .gguf file or a hub id ORG/NAME")
+    if not given.get("output_dir"):
         raise UserError("set the output directory of the run")
-    return config
+    return resolved_config(given, given)
 
 
-def check_config(config: dict[str, Any], dataset_dir: Path) -> None:
-    """The trainer's light refusals, run before Start creates a run folder or a process.
+def config_to_form(config: dict[str, Any]) -> tuple[list[Any], str]:
+    """A config file as the form's values (missing keys: the schema default) and extra YAML.
 
-    The same functions as the trainer's (values by flag name, the model folder, dataset names
-    and their shape for the stage), so the UI and the CLI refuse alike; nothing heavy is imported.
+    The extra YAML holds the options the form does not show, where they differ from their
+    default, so that the form gives back the same config (config_from_form).
     """
-    from core.args import check_options
-    from core.data.registry import check_stage, get_spec
-    from core.model import check_model_dir
+    import yaml
 
-    check_options(dict(config))
-    model = Path(str(config.get("model_name_or_path") or ""))
-    check_model_dir(str(model if model.is_absolute() else ROOT / model))
-    data = Path(str(config.get("dataset_dir") or dataset_dir))
-    data = data if data.is_absolute() else ROOT / data
-    for name in [n.strip() for n in str(config.get("dataset") or "").split(",") if n.strip()]:
-        check_stage(get_spec(data, name), str(config.get("stage") or "sft"))
+    extra: dict[str, Any] = {}
+    for key, value in config.items():
+        if not known_option(key):
+            raise UserError(f"unknown key '{key}' in the config file")
+        if key not in form.FORM_FIELDS and key not in form.IMPLIED and value != option_spec(key).default:
+            extra[key] = value
+    updates = []
+    for name in form.FORM_FIELDS:
+        value = config.get(name, option_spec(name).default)
+        if name == "dataset":
+            value = [v.strip() for v in str(value or "").split(",") if v.strip()]
+        elif name in form.DROPDOWN_TEXT_FIELDS and not value:
+            value = form.NONE if name == "adapter_name_or_path" else ""
+        else:
+            value = form.to_ui(name, value)
+        updates.append(value)
+    return updates, (yaml.safe_dump(extra, sort_keys=False) if extra else "")
 
 
 def parse_extra(text: str) -> dict[str, Any]:
@@ -91,25 +86,68 @@ def parse_extra(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError("extra arguments must be `key: value` lines")
     for key in data:
-        if not form.known_option(str(key)):
+        if not known_option(str(key)):
             raise UserError(f"unknown option '{key}' in extra arguments")
     return {str(k): v for k, v in data.items()}
 
 
-def _flag_items(config: dict[str, Any]) -> list[str]:
-    argv: list[str] = []
-    for key, value in config.items():
-        if value is None:
-            continue
-        if value is True:
-            argv.append(f"--{key}")
-        elif value is False:
-            argv += [f"--{key}", "false"]
-        elif isinstance(value, (list, tuple)):
-            argv += [f"--{key}", ",".join(map(str, value))]
-        else:
-            argv += [f"--{key}", str(value)]
-    return argv
+def check_config(config: dict[str, Any], dataset_dir: Path) -> None:
+    """The trainer's light refusals, run before Start creates a run folder or a process.
+
+    The same functions as the trainer's (values by flag name, the model source, dataset names
+    and their shape for the stage), so the UI and the CLI refuse alike; nothing heavy is imported.
+    """
+    from core.data.registry import check_stage, get_spec
+    from core.model_source import check_model_source
+
+    check_options(config)
+    model = str(config.get("model_name_or_path") or "")
+    check_model_source(model if _is_hub_id(model) else str(resolve_path(model)))
+    data = Path(str(config.get("dataset_dir") or dataset_dir))
+    data = data if data.is_absolute() else ROOT / data
+    for name in [n.strip() for n in str(config.get("dataset") or "").split(",") if n.strip()]:
+        check_stage(get_spec(data, name), str(config.get("stage") or "sft"))
+
+
+def _is_hub_id(text: str) -> bool:
+    from core.model_source import is_hub_id
+
+    return is_hub_id(text) and not resolve_path(text).exists()
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    """The YAML that `python launch.py train file.yaml` accepts unchanged."""
+    import yaml
+
+    return yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True)
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+@dataclass
+class LaunchSpec:
+    """How to start one run: its folder, the config its run.yaml gets, and the launcher settings."""
+
+    run_dir: Path
+    config: Optional[dict[str, Any]]  # None: a resume, the run's own run.yaml stays as it is
+    num_processes: int = 1
+    accelerate_config: Optional[str] = None
+    resume_from: Optional[str] = None  # a checkpoint folder
+    extra_flags: tuple[str, ...] = ()  # a resumed CLI run whose run.yaml names another output_dir
+
+    @classmethod
+    def of_config(cls, config: dict[str, Any], num_processes: int = 1, accelerate_config: Optional[str] = None) -> "LaunchSpec":
+        return cls(resolve_path(str(config["output_dir"])), config, num_processes, accelerate_config)
+
+    @property
+    def run_yaml(self) -> str:
+        return display_path(self.run_dir / RUN_YAML)
+
+    @property
+    def launcher(self) -> dict[str, Any]:
+        """The launcher settings launch.json records, so that a resume launches the same way."""
+        return {"num_processes": self.num_processes, "accelerate_config": self.accelerate_config}
 
 
 def accelerate_prefix() -> list[str]:
@@ -124,10 +162,10 @@ def accelerate_prefix() -> list[str]:
 
 
 def build_argv(spec: LaunchSpec) -> list[str]:
-    """The exact argument list of `accelerate launch ... launch.py train ...`.
+    """The exact argument list of `accelerate launch ... launch.py train RUN/run.yaml [--resume_from_checkpoint C]`.
 
     On a machine without GPUs, `--multi_gpu --num_processes N` runs N gloo ranks on the CPU;
-    `--cpu` would start only one (FACTS). N = 1 needs no `--multi_gpu`.
+    `--cpu` would start only one. N = 1 needs no `--multi_gpu`.
     """
     argv = accelerate_prefix()
     if spec.accelerate_config:
@@ -139,18 +177,30 @@ def build_argv(spec: LaunchSpec) -> list[str]:
         if n > 1:
             argv += ["--multi_gpu"]
         argv += ["--num_processes", str(n)]
-    argv += [LAUNCH_PY, "train"]
-    argv += _flag_items(spec.config)
-    argv += list(spec.extra_flags)
-    return argv
+    argv += [LAUNCH_PY, "train", spec.run_yaml]
+    if spec.resume_from:
+        argv += ["--resume_from_checkpoint", spec.resume_from]
+    return argv + list(spec.extra_flags)
 
 
 def preview(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def config_yaml(config: dict[str, Any]) -> str:
-    """The YAML that `python launch.py train file.yaml` accepts unchanged."""
-    import yaml
+def dry_run(config: dict[str, Any]) -> str:
+    """`launch.py train CONFIG --dry_run` on this config: the run.yaml the trainer resolves from
+    it, or a UserError with the line the trainer refused it with. Writes only a temp file."""
+    from core.rundir import last_error_line
 
-    return yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True)
+    with tempfile.TemporaryDirectory(prefix="tuneforge-dry-run-") as tmp:
+        path = Path(tmp) / RUN_YAML
+        path.write_text(config_yaml(config), encoding="utf-8")
+        try:
+            proc = subprocess.run([sys.executable, str(ROOT / LAUNCH_PY), "train", str(path), "--dry_run"], cwd=ROOT,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DRY_RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"the dry run took over {DRY_RUN_TIMEOUT_S} s; Start checks the same before training") from None
+    if proc.returncode != 0:
+        line = last_error_line(proc.stderr) or f"the dry run ended with exit code {proc.returncode}"
+        raise UserError(line.removeprefix("error:").strip())
+    return proc.stdout

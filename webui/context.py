@@ -1,4 +1,4 @@
-"""What every tab shares: the app's folders, the runner, the demo-model builder, cross-tab hooks.
+"""What every tab shares: the app's folders, the runner, the demo-model builder, cross-tab components.
 
 One AppContext per app server. Nothing here imports torch: the demo model is built in a
 subprocess, whose progress lines the Train tab shows.
@@ -6,31 +6,16 @@ subprocess, whose progress lines the Train tab shows.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from core.progress import read_progress
-from webui.command import ROOT
+from webui.paths import ROOT
 from webui.runner import Runner
-
-def display_path(path: Path | str) -> str:
-    """A path as the user types it: relative to the repository when inside it."""
-    p = Path(path).resolve()
-    try:
-        return str(p.relative_to(ROOT))
-    except ValueError:
-        return str(p)
-
-
-def resolve_path(text: str) -> Path:
-    """A path typed in the UI: relative ones are relative to the repository (the runs' cwd)."""
-    p = Path(os.path.expanduser(text.strip()))
-    return (p if p.is_absolute() else ROOT / p).resolve()
 
 
 class DemoBuilder:
@@ -88,7 +73,6 @@ class AppContext:
     demo_model: Path
     runner: Runner
     demo: DemoBuilder
-    # Cross-tab hooks, filled while the Blocks are built (gradio components).
+    # Components other tabs' events need (the tabs, the Train timer, the Chat target), set while
+    # the Blocks are built.
     components: dict[str, Any] = field(default_factory=dict)
-    # Called with a run folder to continue training/chat elsewhere (see tabs/runs.py).
-    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)

@@ -1,19 +1,16 @@
 """Form controls built from the argument metadata in core/args.py (one source of every option).
 
-A control's default, choices and hint come from the dataclass field (our options) or from
-transformers' TrainingArguments source read with `ast` (never imported: the UI must start fast).
-The only values set here are the few UI presets that make the demo work out of the box.
+A control's kind, default, choices and hint come from core.args.option_spec: the dataclass field
+(our options) or transformers' TrainingArguments source read with `ast` (never imported: the UI
+must start fast). What is set here: the Train tab's groups and order, and the few UI presets
+that make the demo work out of the box.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import typing
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
-from core import args as core_args
+from core.args import option_spec
 from core.errors import UserError
 
 NONE = "none"  # the dropdown value standing for an empty (None) optional choice
@@ -55,86 +52,36 @@ GROUPS: dict[str, tuple[str, ...]] = {
 # Shown at the top of the tab, outside the groups.
 TOP_FIELDS = ("model_name_or_path", "template", "stage", "finetuning_type", "adapter_name_or_path",
               "dataset", "output_dir")
-# Sent with every command even when equal to their defaults, so a run config reads on its own.
-ALWAYS_SENT = ("stage", "do_train", "model_name_or_path", "dataset", "template", "finetuning_type", "output_dir")
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One option as the form needs it."""
-
-    name: str
-    kind: str  # bool | int | float | text | choice
-    default: Any
-    help: str
-    choices: Optional[tuple] = None
-    optional: bool = False
-    source: str = "ours"  # ours | training
-
-
-def _kind_of(tp: Any) -> tuple[str, bool]:
-    args = typing.get_args(tp)
-    optional = type(None) in args
-    inner = [a for a in args if a is not type(None)] if args else [tp]
-    base = inner[0] if len(inner) == 1 else tp
-    if typing.get_origin(base) is Literal:
-        return "choice", optional
-    if base is bool:
-        return "bool", optional
-    if base is int:
-        return "int", optional
-    if base is float:
-        return "float", optional
-    return "text", optional
-
-
-@lru_cache(maxsize=None)
-def field_spec(name: str) -> FieldSpec:
-    """The spec of one option, ours first, then TrainingArguments'."""
-    ours = core_args.our_fields()
-    if name in ours:
-        f = ours[name]
-        hints = typing.get_type_hints(core_args._owner(f))
-        kind, optional = _kind_of(hints[name])
-        choices = core_args.field_choices(f)
-        default = f.default if f.default is not dataclasses.MISSING else None
-        return FieldSpec(name, kind, default, f.metadata.get("help", ""), choices, optional, "ours")
-    tf = core_args.training_field(name)  # KeyError for an unknown name
-    kind = "choice" if tf.choices else _kind_from_annotation(tf.annotation, tf.default)
-    return FieldSpec(name, kind, tf.default, tf.help, tf.choices, "None" in tf.annotation, "training")
-
-
-def known_option(name: str) -> bool:
-    try:
-        field_spec(name)
-        return True
-    except KeyError:
-        return False
-
-
-def _kind_from_annotation(annotation: str, default: Any) -> str:
-    if "bool" in annotation:
-        return "bool"
-    if isinstance(default, int) and not isinstance(default, bool) and "float" in annotation:
-        return "int"  # logging_steps, save_steps: "int or a ratio"; the form offers the count
-    if "float" in annotation:
-        return "float"
-    if "int" in annotation:
-        return "int"
-    return "text"
+# Every control of the Train tab, in the order handlers receive their values.
+FORM_FIELDS: tuple[str, ...] = TOP_FIELDS + tuple(name for group in GROUPS.values() for name in group)
+# Dropdowns that also take any typed path; their "none" choice means empty.
+DROPDOWN_TEXT_FIELDS = ("model_name_or_path", "adapter_name_or_path")
+# What the Train tab sets without a control: it always trains.
+IMPLIED: dict[str, Any] = {"do_train": True}
 
 
 # ---------------------------------------------------------------------------- values
 
 
+def form_values(values: tuple) -> dict[str, Any]:
+    """The Train tab's control values (in FORM_FIELDS order) by option name, as config values read them."""
+    out = dict(zip(FORM_FIELDS, values))
+    if isinstance(out.get("dataset"), (list, tuple)):
+        out["dataset"] = ",".join(out["dataset"])
+    for name in DROPDOWN_TEXT_FIELDS:
+        if out.get(name) == NONE:
+            out[name] = ""
+    return out
+
+
 def default_value(name: str) -> Any:
     """The value the form opens with (a preset, else the schema's default)."""
-    return UI_PRESETS.get(name, field_spec(name).default)
+    return UI_PRESETS.get(name, option_spec(name).default)
 
 
 def to_ui(name: str, value: Any) -> Any:
     """A config value as its control holds it."""
-    spec = field_spec(name)
+    spec = option_spec(name)
     if spec.kind == "choice":
         return NONE if value is None else str(value)
     if spec.kind == "bool":
@@ -148,7 +95,7 @@ def to_ui(name: str, value: Any) -> Any:
 
 def from_ui(name: str, value: Any) -> Any:
     """A control's value as the trainer expects it (None = unset)."""
-    spec = field_spec(name)
+    spec = option_spec(name)
     if spec.kind == "choice":
         if value in (None, "", NONE):
             return None
@@ -170,16 +117,6 @@ def from_ui(name: str, value: Any) -> Any:
         return number
     text = "" if value is None else str(value).strip()
     return text or None
-
-
-def is_default(name: str, value: Any) -> bool:
-    default = field_spec(name).default
-    if isinstance(default, float) or isinstance(value, float):
-        try:
-            return default is not None and value is not None and float(default) == float(value)
-        except (TypeError, ValueError):
-            return False
-    return value == default
 
 
 # The groups whose options depend on the stage or the fine-tuning type (see `applies`).
@@ -211,7 +148,7 @@ def build_control(name: str, value: Any = None, **overrides: Any):
 
     from webui.i18n import I18N
 
-    spec = field_spec(name)
+    spec = option_spec(name)
     value = to_ui(name, default_value(name) if value is None else value)
     kw: dict[str, Any] = {"label": I18N(f"field.{name}"), "info": I18N(f"help.{name}"),
                           "elem_id": f"field-{name}", "interactive": True}

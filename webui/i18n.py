@@ -50,10 +50,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.num_processes_info": ("Ranks started by accelerate (> 1 adds --multi_gpu; on a CPU-only machine they run as gloo ranks).",
                                  "accelerate 启动的进程数（大于 1 时加 --multi_gpu；无 GPU 时以 gloo 进程运行）。"),
     "train.accelerate_config": ("Accelerate config file", "Accelerate 配置文件"),
-    "train.accelerate_config_info": ("A file from examples/ or your own path; set it to use it instead of the number of processes.",
-                                     "examples/ 中的文件或自定义路径；设置后将代替进程数。"),
+    "train.accelerate_config_info": ("A file from examples/accelerate/ or your own path; set it to use it instead of the number of processes.",
+                                     "examples/accelerate/ 中的文件或自定义路径；设置后将代替进程数。"),
     "train.preview": ("Preview command", "预览命令"),
     "train.command": ("Command", "命令"),
+    "train.resolved": ("run.yaml, as the trainer resolves it (Preview runs `launch.py train RUN.yaml --dry_run`)",
+                       "run.yaml（训练器解析后的完整配置；预览会运行 `launch.py train RUN.yaml --dry_run`）"),
+    "train.resolved_info": ("Every option of the run, as Start writes it into the run folder", "启动时写入任务目录的全部参数"),
     "train.config_path": ("Config file (YAML)", "配置文件（YAML）"),
     "train.config_path_info": ("Save writes it (under the saves folder), Load reads it; `python launch.py train FILE` runs it unchanged.",
                                "保存到该路径（saves 目录下），或从该路径加载；`python launch.py train FILE` 可直接运行。"),
@@ -370,14 +373,14 @@ def t(lang: str | None, key: str, **fmt: Any) -> str:
 
 
 def _tables() -> tuple[dict[str, str], dict[str, str]]:
-    from webui import form
+    from core.args import option_spec
 
     en = {k: v[0] for k, v in STRINGS.items()}
     zh = {k: v[1] for k, v in STRINGS.items()}
     for name, (label_en, label_zh) in FIELD_LABELS.items():
         en[f"field.{name}"], zh[f"field.{name}"] = label_en, label_zh
         try:
-            help_en = form.field_spec(name).help
+            help_en = option_spec(name).help
         except KeyError:
             help_en = ""
         en[f"help.{name}"] = help_en

@@ -27,7 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import yaml
+
 from core import rundir
+from core.atomic import write_atomic
 from core.errors import UserError
 
 # Time the trainer gets to save a checkpoint after SIGTERM. The promise is "no process of the run
@@ -40,11 +43,12 @@ RUN_ID_ENV = "TUNEFORGE_RUN_ID"
 
 @dataclass
 class RunRequest:
-    """A run to start: where, with which argv, and the config it records."""
+    """A run to start: where, with which argv, and the config its run.yaml gets."""
 
     run_dir: Path
     argv: list[str]
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # written to run_dir/run.yaml at start (empty: kept)
+    launcher: dict[str, Any] = field(default_factory=dict)  # recorded in launch.json (processes, accelerate config)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     resume: bool = False  # reuse an existing run dir (resume from its checkpoint)
 
@@ -173,6 +177,11 @@ class Runner:
     def _start(self, request: RunRequest) -> None:
         run_dir = request.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
+        if request.config:  # the argv names this file: the trainer reads the run's config from it
+            try:
+                write_atomic(run_dir / rundir.RUN_YAML, yaml.safe_dump(request.config, sort_keys=False, allow_unicode=True))
+            except OSError as err:
+                raise UserError(f"could not write {run_dir / rundir.RUN_YAML}: {err.strerror or err}") from None
         # The run appears in every browser at once, before the trainer has even imported torch.
         rundir.write_status(run_dir, "starting", None)
         env = dict(os.environ if self.env is None else self.env)
@@ -196,8 +205,8 @@ class Runner:
         now = time.time()
         # The trainer keeps these and adds its own (trainer_argv, trainer_pid, world_size).
         rundir.update_launch(run_dir, pid=proc.pid, pgid=proc.pid, argv=list(request.argv),
-                             command=shlex.join(request.argv),
-                             start_time=now, cwd=str(self.cwd), run_id=run_id)
+                             command=shlex.join(request.argv), start_time=now, cwd=str(self.cwd), run_id=run_id,
+                             **request.launcher)
         rundir.write_status(run_dir, "starting", None, pid=proc.pid)
         self._active = ActiveRun(run_dir, proc.pid, proc, now, run_id=run_id)
         self._notify("started", run_dir)

@@ -1,5 +1,5 @@
-"""Fixtures of the reliability tests: app servers started and killed at will, the real Gradio
-handlers of an in-process app, snapshots of the files a refusal must not touch.
+"""Fixtures of the reliability tests: app servers started and killed at will, an in-process app
+whose context the tabs' handlers are called with, snapshots of the files a refusal must not touch.
 
 The browser fixture is the one of tests/e2e (Debian's Chromium through Playwright).
 """
@@ -130,35 +130,10 @@ def apps(tmp_path):
 
 @dataclass
 class UI:
-    """An app built in this process (no server): its context and its real event handlers."""
+    """An app built in this process (no server): its context, for calling the tabs' handlers by name."""
 
     ctx: Any
     demo: Any
-
-    def handler(self, qualname_tail: str) -> Callable:
-        """The handler function whose __qualname__ ends with `qualname_tail` (e.g. 'datasets._wire.<locals>.register')."""
-        module, _, tail = qualname_tail.partition(":")
-        seen: set[int] = set()
-        stack = [block_fn.fn for block_fn in self.demo.fns.values() if block_fn.fn is not None]
-        while stack:
-            fn = stack.pop()
-            if id(fn) in seen or not callable(fn):
-                continue
-            seen.add(id(fn))
-            if getattr(fn, "__module__", "") == module and getattr(fn, "__qualname__", "").endswith(tail):
-                return fn
-            for cell in getattr(fn, "__closure__", None) or ():
-                try:
-                    value = cell.cell_contents
-                except ValueError:
-                    continue
-                if callable(value):
-                    stack.append(value)
-                elif isinstance(value, dict):
-                    stack += [v for v in value.values() if callable(v)]
-                elif isinstance(value, (tuple, list)):
-                    stack += [v for v in value if callable(v)]
-        raise LookupError(f"no handler {qualname_tail}")
 
 
 @pytest.fixture

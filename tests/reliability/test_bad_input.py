@@ -20,6 +20,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.reliability.conftest import call_handler, one_line, snapshot
 from tests.test_webui_command import _defaults
+from webui.tabs.datasets import handlers as datasets
+from webui.tabs.train import handlers as train
 
 GOOD = {"instruction": "Say hi.", "input": "", "output": "Hi!"}
 
@@ -92,7 +94,7 @@ def test_cli_refuses_bad_flags_in_one_line_before_writing_anything(train_main, d
 def test_cli_refuses_a_missing_model_folder_and_bad_config_files(train_main, demo_model, dataset_dir, tmp_path):
     out = tmp_path / "out"
     line = _refused_in_one_line(*train_main(_train(tmp_path / "no_model", dataset_dir, out, "--dataset", "alpaca_demo")))
-    assert "model folder" in line and "does not exist" in line
+    assert "model path" in line and "does not exist" in line
     cases = {
         "broken.yaml": ("model_name_or_path: [unclosed\n  - : :", "is not valid YAML/JSON"),
         "list.yaml": ("- a\n- b\n", "must hold key: value pairs"),
@@ -183,8 +185,6 @@ def _upload_file(tmp_path: Path, name: str, content: bytes) -> str:
 
 
 def test_ui_refuses_bad_uploads_in_one_line_and_keeps_the_registry(ui, tmp_path):
-    on_upload = ui.handler("webui.tabs.datasets:_wire.<locals>.on_upload")
-    register = ui.handler("webui.tabs.datasets:_wire.<locals>.register")
     data = ui.ctx.dataset_dir
     before = snapshot(data, ui.ctx.saves_dir)
 
@@ -198,7 +198,7 @@ def test_ui_refuses_bad_uploads_in_one_line_and_keeps_the_registry(ui, tmp_path)
     }
     for name, (content, expected) in bad_files.items():
         path = _upload_file(tmp_path, name, content)
-        result, shown = call_handler(on_upload, path, "en")
+        result, shown = call_handler(datasets.on_upload, path, "en")
         assert result[0] is None, name  # nothing to register
         assert len(shown) == 1 and expected in one_line(shown[0]), (name, shown)
 
@@ -213,7 +213,7 @@ def test_ui_refuses_bad_uploads_in_one_line_and_keeps_the_registry(ui, tmp_path)
     for name, (records, ranking, expected) in records_cases.items():
         path = _upload_file(tmp_path, name, json.dumps(records).encode())
         col_values = [cols.get(k, "none") for k in ("prompt", "query", "response", "history", "system", "messages", "chosen", "rejected")]
-        result, shown = call_handler(register, False, path, "new_set", "alpaca", ranking, "en", *col_values)
+        result, shown = call_handler(datasets.register, ui.ctx, path, "new_set", "alpaca", ranking, "en", *col_values)
         message = html.unescape(result[0])
         problems = [line for line in message.splitlines() if line.startswith("- ")]
         assert problems and expected in problems[0], message
@@ -222,13 +222,12 @@ def test_ui_refuses_bad_uploads_in_one_line_and_keeps_the_registry(ui, tmp_path)
     ok = _upload_file(tmp_path, "ok.json", json.dumps([GOOD]).encode())
     for name, path, expected in (("../evil", ok, "is not allowed"), ("", ok, "is not allowed"),
                                  ("fine", str(tmp_path / "gone.json"), "does not exist"), ("fine", None, "Upload a file first")):
-        result, shown = call_handler(register, False, path, name, "alpaca", False, "en", *["none"] * 8)
+        result, shown = call_handler(datasets.register, ui.ctx, path, name, "alpaca", False, "en", *["none"] * 8)
         assert expected in one_line(html.unescape(result[0]).strip("*")), result[0]
     assert snapshot(data, ui.ctx.saves_dir) == before
 
 
 def test_ui_refuses_impossible_hyperparameters_before_any_run_folder(ui, tmp_path, demo_model):
-    do_start = ui.handler("webui.tabs.train:_wire.<locals>.do_start")
     saves = ui.ctx.saves_dir
     before = snapshot(ui.ctx.dataset_dir, saves)
     cases = [
@@ -247,21 +246,19 @@ def test_ui_refuses_impossible_hyperparameters_before_any_run_folder(ui, tmp_pat
     for i, (changes, expected) in enumerate(cases):
         out = saves / f"bad-{i}"
         values = _defaults(**{"model_name_or_path": str(demo_model), "output_dir": str(out), **changes})
-        result, shown = call_handler(do_start, "en", None, "", 1, "none", *values)
+        result, shown = call_handler(train.start, ui.ctx, "en", None, "", 1, "none", *values)
         assert len(shown) == 1 and expected in one_line(shown[0]), (changes, shown)
         assert not out.exists(), f"{changes}: a refused start must not create its run folder"
         assert ui.ctx.runner.active is None
     # Unknown options typed into the extra-arguments box, and extra text that is not YAML.
     for extra, expected in (("lerning_rate: 1", "unknown option 'lerning_rate'"), ("a: [b", "not valid YAML")):
         values = _defaults(model_name_or_path=str(demo_model), output_dir=str(saves / "bad-extra"))
-        result, shown = call_handler(do_start, "en", None, extra, 1, "none", *values)
+        result, shown = call_handler(train.start, ui.ctx, "en", None, extra, 1, "none", *values)
         assert len(shown) == 1 and expected in one_line(shown[0]), shown
     assert snapshot(ui.ctx.dataset_dir, saves) == before
 
 
 def test_ui_config_files_that_are_not_yaml_are_refused_and_saved_configs_kept(ui, tmp_path):
-    do_load = ui.handler("webui.tabs.train:_wire.<locals>.do_load")
-    do_save = ui.handler("webui.tabs.train:_wire.<locals>.do_save")
     configs = ui.ctx.saves_dir / "configs"
     configs.mkdir(parents=True)
     (configs / "good.yaml").write_text("stage: sft\nlearning_rate: 0.01\n")
@@ -271,20 +268,19 @@ def test_ui_config_files_that_are_not_yaml_are_refused_and_saved_configs_kept(ui
     before = snapshot(ui.ctx.saves_dir, ui.ctx.dataset_dir)
     for name, expected in (("broken.yaml", "is not valid YAML/JSON"), ("typo.yaml", "unknown key 'lerning_rate'"),
                            ("binary.yaml", "is not valid YAML/JSON"), ("missing.yaml", "does not exist")):
-        result, shown = call_handler(do_load, "en", str(configs / name))
+        result, shown = call_handler(train.load_config, "en", str(configs / name))
         assert len(shown) == 1 and expected in one_line(shown[0]), (name, shown)
     # Saving outside the saves folder, or with bad values, writes nothing.
     values = _defaults()
     for path in (str(tmp_path / "elsewhere.yaml"), str(configs / "good.txt"), "/etc/tuneforge.yaml", ""):
-        _, shown = call_handler(do_save, "en", path, "", 1, "none", *values)
+        _, shown = call_handler(train.save_config, ui.ctx, "en", path, "", 1, "none", *values)
         assert len(shown) == 1 and "under" in one_line(shown[0]), shown
-    _, shown = call_handler(do_save, "en", str(configs / "good.yaml"), "lerning_rate: 1", 1, "none", *values)
+    _, shown = call_handler(train.save_config, ui.ctx, "en", str(configs / "good.yaml"), "lerning_rate: 1", 1, "none", *values)
     assert len(shown) == 1 and "unknown option" in shown[0]
     assert snapshot(ui.ctx.saves_dir, ui.ctx.dataset_dir) == before
 
 
 def test_ui_dataset_preview_refusals_are_one_line(ui, tmp_path):
-    preview = ui.handler("webui.tabs.datasets:_wire.<locals>.preview")
     data = ui.ctx.dataset_dir
     (tmp_path / "outside.json").write_text(json.dumps([GOOD]))
     _register_by_hand(data, "escapes", "x.json", None, {"file_name": "../outside.json"})
@@ -297,7 +293,7 @@ def test_ui_dataset_preview_refusals_are_one_line(ui, tmp_path):
         (("alpaca_demo", str(data), "llama2"), str(data.name)),
     ]
     for (name, model, template), expected in cases:
-        result, shown = call_handler(preview, name, model, template, 128, 2, "en")
+        result, shown = call_handler(datasets.preview, ui.ctx, name, model, template, 128, False, 2, "en")
         assert len(shown) == 1 and expected in one_line(shown[0]), (name, model, shown)
     assert snapshot(data) == before
 

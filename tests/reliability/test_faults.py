@@ -23,7 +23,9 @@ from core import rundir
 from tests.conftest import ROOT
 from tests.reliability.conftest import call_handler, one_line, process_tree, read_status, snapshot, wait_for
 from tests.test_webui_command import _defaults
-from webui.tabs.train import Watch, tick
+from webui.tabs.runs import handlers as runs
+from webui.tabs.train import handlers as train
+from webui.tabs.train.watch import Watch, tick
 
 GOOD = {"instruction": "Say hi.", "input": "", "output": "Hi!"}
 
@@ -34,8 +36,7 @@ def start_run(ui, demo_model: Path, name: str, nproc: int = 1, **changes) -> Pat
     settings = {"model_name_or_path": str(demo_model), "output_dir": str(out), "dataset": ["demo_sft"],
                 "max_steps": 40, "logging_steps": 1, "save_steps": 1000, "cutoff_len": 64,
                 "per_device_train_batch_size": 2, **changes}
-    do_start = ui.handler("webui.tabs.train:_wire.<locals>.do_start")
-    _, shown = call_handler(do_start, "en", None, "", nproc, "none", *_defaults(**settings))
+    _, shown = call_handler(train.start, ui.ctx, "en", None, "", nproc, "none", *_defaults(**settings))
     assert not shown, shown
     assert ui.ctx.runner.active is not None and ui.ctx.runner.active.run_dir == out
     return out
@@ -77,8 +78,7 @@ def test_sigkilled_trainer_is_shown_failed_keeps_log_and_checkpoint_and_resume_c
     wait_for(lambda: ui.ctx.runner.active is None, 10, "the runner to let go of the dead run")
 
     # Resume from the Runs tab continues from that checkpoint to the end.
-    resume = ui.handler("webui.tabs.runs:_wire.<locals>.resume")
-    _, shown = call_handler(resume, str(run_dir), "en")
+    _, shown = call_handler(runs.resume, ui.ctx, str(run_dir), "en")
     assert not shown, shown
     wait_for(lambda: read_status(run_dir).get("state") in ("finished", "failed", "aborted") and ui.ctx.runner.active is None,
              300, "the resumed run to end")
@@ -101,9 +101,8 @@ def test_abort_of_a_two_process_run_leaves_no_process_alive_within_5_s(ui, demo_
     assert len(ranks) >= 2, f"expected the launcher and two ranks, found {processes}"
     if hung_rank:
         os.kill(max(ranks), signal.SIGSTOP)
-    do_abort = ui.handler("webui.tabs.train:_wire.<locals>.do_abort")
     t0 = time.time()
-    call_handler(do_abort, "en", None)
+    call_handler(train.abort, ui.ctx, "en", None)
     wait_for(lambda: not any(rundir.pid_alive(p) for p in processes), 5, "every process of the run to end", step=0.05)
     elapsed = time.time() - t0
     assert elapsed < 5, elapsed
@@ -112,9 +111,7 @@ def test_abort_of_a_two_process_run_leaves_no_process_alive_within_5_s(ui, demo_
     assert status["state"] == "aborted", status
     print(f"abort: every process gone after {elapsed:.2f} s ({status['error']})")
     # A checkpoint saved on SIGTERM is complete; one cut short by SIGKILL is never offered for Resume.
-    from webui.tabs.runs import last_checkpoint
-
-    last = last_checkpoint(run_dir)
+    last = runs.last_checkpoint(run_dir)
     assert last is None or (last / rundir.CHECKPOINT_DONE).is_file()
 
 
@@ -128,12 +125,11 @@ def test_out_of_memory_in_the_trainer_ends_the_run_failed_with_the_cause_in_one_
     """A machine with 3 GB of address space, a LoRA rank that needs ~15 GB: a real allocation fails."""
     from webui import command
     from webui.runner import RunRequest
-    from webui.tabs.train import launch_spec
 
     run_dir = ui.ctx.saves_dir / "oom"
     values = _defaults(model_name_or_path=str(demo_model), output_dir=str(run_dir), dataset=["demo_sft"], max_steps=2,
                        cutoff_len=64, lora_rank=100000)
-    spec = launch_spec(ui.ctx, values, "", 1, "none")
+    spec = train.launch_spec(ui.ctx, values, "", 1, "none")
     argv = [sys.executable, "-c", LIMIT_WRAPPER, str(AS_LIMIT), *command.build_argv(spec)]
     ui.ctx.runner.submit(RunRequest(run_dir, argv, spec.config))
     wait_for(lambda: ui.ctx.runner.active is None, 300, "the run to end")
@@ -164,8 +160,7 @@ def test_a_crash_inside_the_trainer_fails_the_run_in_one_line(ui, demo_model, tm
     assert "model" in line.lower() or "safetensor" in line.lower(), line
     assert line in shown_state(ui, run_dir)
     # The UI kept serving: the same handlers answer.
-    do_preview = ui.handler("webui.tabs.train:_wire.<locals>.do_preview")
-    command_text, shown = call_handler(do_preview, "en", "", 1, "none", *_defaults())
+    command_text, shown = call_handler(train.show_command, ui.ctx, "en", "", 1, "none", *_defaults())
     assert not shown and "launch.py train" in command_text
 
 
@@ -258,8 +253,9 @@ def test_disk_full_during_a_registration_keeps_the_registry_and_says_so(small_di
     assert snapshot(data) == before, "the copied file is removed again, the registry untouched"
     # 3) the same through the UI's Register button: one line, nothing written.
     ui.ctx.dataset_dir = data
-    register = ui.handler("webui.tabs.datasets:_wire.<locals>.register")
-    result, _ = call_handler(register, False, str(big), "big", "alpaca", False, "en",
+    from webui.tabs.datasets import handlers as datasets
+
+    result, _ = call_handler(datasets.register, ui.ctx, str(big), "big", "alpaca", False, "en",
                              "instruction", "none", "output", *["none"] * 5)
     assert "disk full" in one_line(result[0]), result[0]
     assert snapshot(data) == before

@@ -19,6 +19,8 @@ from core import rundir
 from tests.conftest import ROOT
 from tests.reliability.conftest import call_handler, http, one_line, read_status, snapshot, wait_for
 from tests.test_webui_command import _defaults
+from webui.tabs.datasets import handlers as datasets
+from webui.tabs.train import handlers as train
 
 GOOD = [{"instruction": "Say hi.", "input": "", "output": "Hi!"}]
 
@@ -87,12 +89,10 @@ def test_upload_of_a_symlink_or_a_link_inside_the_dataset_dir_is_refused(ui, tmp
     link.symlink_to(secret)
     (data / "inside_link.json").symlink_to(secret)
     before = snapshot(data)
-    register = ui.handler("webui.tabs.datasets:_wire.<locals>.register")
-    result, _ = call_handler(register, False, str(link), "linked", "alpaca", False, "en",
+    result, _ = call_handler(datasets.register, ui.ctx, str(link), "linked", "alpaca", False, "en",
                              "instruction", "input", "output", *["none"] * 5)
     assert "symbolic link" in one_line(result[0])
-    register_existing = ui.handler("webui.tabs.datasets:_wire.<locals>.register_existing_file")
-    _, shown = call_handler(register_existing, "inside_link.json", "linked", "en")
+    _, shown = call_handler(datasets.register_existing_file, ui.ctx, "inside_link.json", "linked", "en")
     assert len(shown) == 1 and "outside" in one_line(shown[0]), shown
     assert snapshot(data) == before
 
@@ -126,19 +126,21 @@ def test_form_values_with_shell_metacharacters_reach_the_trainer_literally(ui, d
     marker = f"tf_pwned_{uuid.uuid4().hex[:8]}"
     evil = f"x; touch {marker} && echo $(touch {marker}2) `touch {marker}3` | cat > {marker}4 'q\" \\n $HOME"
     out = ui.ctx.saves_dir / "meta"
-    do_start = ui.handler("webui.tabs.train:_wire.<locals>.do_start")
     values = _defaults(model_name_or_path=str(demo_model), output_dir=str(out), dataset=["demo_sft"], system=evil,
                        max_steps=1, cutoff_len=64, logging_steps=1, lora_target="q_proj,v_proj")
-    result, shown = call_handler(do_start, "en", None, "", 1, "none", *values)
+    result, shown = call_handler(train.start, ui.ctx, "en", None, "", 1, "none", *values)
     assert not shown, shown
     previewed = result[1]
     wait_for(lambda: ui.ctx.runner.active is None, 300, "the run to end")
     assert read_status(out)["state"] == "finished", (out / "console.log").read_text()[-2000:]
+    # The form reaches the trainer as run.yaml, which the trainer rewrites from what it parsed: the
+    # value survived both ways, and the command line holds no form value at all.
     run_yaml = yaml.safe_load((out / "run.yaml").read_text())
     launch = json.loads((out / "launch.json").read_text())
     assert run_yaml["system"] == evil
-    assert launch["argv"][launch["argv"].index("--system") + 1] == evil
-    assert launch["trainer_argv"][launch["trainer_argv"].index("--system") + 1] == evil
+    assert launch["argv"][-2] == "train"
+    assert launch["argv"][-1].endswith("meta/run.yaml") and evil not in " ".join(launch["argv"])
+    assert launch["trainer_argv"][-1] == launch["argv"][-1]
     assert launch["command"] == previewed
     for where in (ROOT, ui.ctx.saves_dir, out, Path.cwd()):
         assert not list(Path(where).glob(f"{marker}*")), where
@@ -149,14 +151,12 @@ def test_trust_remote_code_is_off_unless_turned_on_with_a_warning(ui, demo_model
     from core.args import ModelArguments
     from core.model import load_base_model, load_tokenizer
     from webui import command
-    from webui.tabs.train import form_values
+    from webui.form import form_values
 
     assert our_fields()["trust_remote_code"].default is False
-    argv = command.build_argv(command.LaunchSpec(command.config_from_form(form_values(_defaults()))))
-    assert "--trust_remote_code" not in argv
-    on_trust = ui.handler("webui.tabs.train:_wire.<locals>.on_trust")
-    assert call_handler(on_trust, False, "en")[1] == []
-    (warning,) = call_handler(on_trust, True, "en")[1]
+    assert command.config_from_form(form_values(_defaults()))["trust_remote_code"] is False
+    assert call_handler(train.warn_trust, False, "en")[1] == []
+    (warning,) = call_handler(train.warn_trust, True, "en")[1]
     assert "trust_remote_code runs Python code from the model folder" in warning
     # A model folder that ships code: without the switch, its code never runs.
     model = tmp_path / "custom"

@@ -1,0 +1,96 @@
+"""The choice lists more than one tab offers (model folders, adapters, finished runs, datasets,
+accelerate configs) and what to preselect for a chosen adapter. Read from disk each time they
+are asked for, so a tab shows what other tabs (or the command line) made meanwhile."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from core import rundir
+from core.errors import UserError
+from webui.context import AppContext
+from webui.form import NONE
+from webui.paths import ROOT, display_path, resolve_path
+
+ACCELERATE_CONFIGS = ROOT / "examples" / "accelerate"
+
+
+def local_models(ctx: AppContext) -> list[str]:
+    """Model folders under the dataset dir's models/ (and the demo model's place), demo first."""
+    found = [display_path(ctx.demo_model)]
+    for base in {ctx.dataset_dir / "models", ctx.demo_model.parent}:
+        if base.is_dir():
+            for child in sorted(base.iterdir()):
+                if (child / "config.json").is_file() and display_path(child) not in found:
+                    found.append(display_path(child))
+    return found
+
+
+def adapters(ctx: AppContext) -> list[str]:
+    """Every LoRA adapter under the saves folder, checkpoints included, after "none": what a new
+    run may continue from."""
+    out = [NONE]
+    for info in rundir.find_runs(ctx.saves_dir):
+        if (info.path / "adapter_config.json").is_file():
+            out.append(display_path(info.path))
+        for ckpt in sorted(info.path.glob("checkpoint-*")):
+            if (ckpt / "adapter_config.json").is_file():
+                out.append(display_path(ckpt))
+    return out
+
+
+def finished_adapters(ctx: AppContext) -> list[str]:
+    """Finished LoRA runs under the saves folder, newest first: what Chat and Export offer (any
+    other run or checkpoint folder can be typed)."""
+    return [display_path(info.path) for info in rundir.find_runs(ctx.saves_dir)
+            if info.state == "finished" and (info.path / "adapter_config.json").is_file()]
+
+
+def dataset_names(ctx: AppContext, stage: Optional[str]) -> list[str]:
+    """Registered datasets that the stage accepts (none while the registry is broken: the
+    Datasets tab says why)."""
+    from core.data.registry import check_stage, load_registry
+
+    try:
+        registry = load_registry(str(ctx.dataset_dir))
+    except UserError:
+        return []
+    names = []
+    for name, spec in registry.items():
+        try:
+            check_stage(spec, stage or "sft")
+            names.append(name)
+        except UserError:
+            continue
+    return sorted(names)
+
+
+def accelerate_configs() -> list[str]:
+    """"none" and the ready accelerate configs of examples/accelerate/ (DDP, FSDP, DeepSpeed)."""
+    found = [NONE]
+    for path in sorted(ACCELERATE_CONFIGS.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if "distributed_type" in text or "compute_environment" in text:
+            found.append(display_path(path))
+    return found
+
+
+def proposal(model: Optional[str], adapter: Optional[str]) -> dict[str, Any]:
+    """Base model, template and system prompt to preselect for an adapter (its run.yaml) or a
+    model alone (what its tokenizer files suggest): the Chat and Export tabs' proposal."""
+    from core.chat import run_config
+    from core.data.templates import _chat_template_text, propose_template
+
+    out: dict[str, Any] = {"model": model, "template": None, "system": None}
+    config = run_config(str(resolve_path(adapter))) if adapter else {}
+    if config.get("model_name_or_path"):
+        out["model"] = str(config["model_name_or_path"])
+    model_dir = resolve_path(out["model"]) if out["model"] else None
+    if config:
+        # What the run trained with; an empty template meant "the tokenizer's own, else default".
+        has_own = bool(model_dir and _chat_template_text(model_dir))
+        out["template"] = config.get("template") or ("auto" if has_own else "default")
+        out["system"] = config.get("system")
+    elif model_dir is not None and model_dir.is_dir():
+        out["template"] = propose_template(model_dir)
+    return out
