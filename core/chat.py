@@ -125,7 +125,7 @@ def load_chat_model(
     tokenizer's own (as training does when --template is empty).
     """
     from core.data.templates import get_template
-    from core.model import load_adapter, load_base_model, load_tokenizer
+    from core.model import load_adapter, load_base_model, load_tokenizer, resolve_source
     from core.model_source import check_model_source
 
     if quantization_bit not in (None, 4, 8):
@@ -149,7 +149,9 @@ def load_chat_model(
         quantization_bit=quantization_bit,
         trust_remote_code=trust_remote_code,
     )
-    report(0.05, "loading the tokenizer")
+    # A hub id downloads first: the first half of the bar is the download's.
+    resolve_source(model_name_or_path, progress=lambda fraction, message: report(0.5 * fraction, message))
+    report(0.50, "loading the tokenizer")
     tokenizer = load_tokenizer(model_args)
     chat_template = get_template(template, tokenizer)
     trained_base = config.get("model_name_or_path")
@@ -158,10 +160,10 @@ def load_chat_model(
     model = None
     try:
         bits = f" in {quantization_bit} bits" if quantization_bit else ""
-        report(0.15, f"loading the model weights{bits}")
+        report(0.60, f"loading the model weights{bits}")
         model = load_base_model(model_args)
         if adapter_name_or_path:
-            report(0.80, "loading the adapter")
+            report(0.90, "loading the adapter")
             model = load_adapter(model, adapter_name_or_path, is_trainable=False)
         model.eval()
         report(1.0, "ready")

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from core.args import FinetuningArguments, ModelArguments
 from core.errors import UserError
 from core.model_source import ModelSource
 
 
-def resolve_source(name: Optional[str]) -> ModelSource:
-    """The model's local files: a folder, a .gguf file, or a hub id downloaded into the HF cache.
+def resolve_source(name: Optional[str], progress: Optional[Callable[[float, str], None]] = None) -> ModelSource:
+    """The model's local files: a folder, a .gguf file, or a hub id downloaded into the HF cache
+    (`progress` hears how far the download is).
 
     Resolved once per process and name, so the tokenizer and the weights never download twice.
     """
@@ -24,7 +25,7 @@ def resolve_source(name: Optional[str]) -> ModelSource:
 
     key = str(name or "")
     if key not in _RESOLVED:
-        _RESOLVED[key] = resolve_model(name)
+        _RESOLVED[key] = resolve_model(name, progress=progress)
     return _RESOLVED[key]
 
 

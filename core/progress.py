@@ -3,7 +3,7 @@ UI how far it is, on its stdout: `[tuneforge-progress] FRACTION MESSAGE`."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 PROGRESS_PREFIX = "[tuneforge-progress]"
 
@@ -21,3 +21,17 @@ def read_progress(line: str) -> Optional[tuple[float, str]]:
         return float(fraction), message
     except ValueError:
         return None
+
+
+def every_percent(report: Callable[[float, str], None]) -> Callable[[float, str], None]:
+    """`report`, called only when the fraction has grown by a whole percent (and at the end):
+    a download of many GB reports every chunk, and the console and the UI need far fewer lines."""
+    last = [-1]
+
+    def forward(fraction: float, message: str) -> None:
+        percent = int(fraction * 100)
+        if percent > last[0]:
+            last[0] = percent
+            report(fraction, message)
+
+    return forward

@@ -72,8 +72,11 @@ def run(argv: list[str]) -> int:
             return 0
         if source.kind == "hub":
             from core.model import resolve_source
+            from core.progress import every_percent, print_progress
 
-            resolve_source(source.name)  # download now: a typo or a gated id is refused before the run folder is written
+            # Download now: a typo or a gated id is refused before the run folder is written.
+            # The progress lines reach the web UI's progress bar through the console.
+            resolve_source(source.name, progress=every_percent(print_progress))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
