@@ -70,10 +70,13 @@ def dry_run(args: TrainArgs, source: Any) -> str:
             continue
         records = load_records(args.data.dataset_dir, name, max_samples=args.data.max_samples)
         note(f"dataset {name}: {len(records)} records, every one valid")
+    config = dict(args.config)
     if args.finetuning.stage != "pt":
         template = resolve_template(args, source)
         note(f"template: {template}" if template else "template: checked once the model is downloaded")
-    return yaml.safe_dump(args.config, sort_keys=False, allow_unicode=True)
+        if template:  # what the run records once it has resolved it (core.rundir.record_template)
+            config["template"] = template
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
 
 def resolve_template(args: TrainArgs, source: Any) -> Optional[str]:
