@@ -1,16 +1,17 @@
-"""Training speed, side by side with LLaMA-Factory 0.9.5, on the shared benchmark assets.
+"""Training speed, side by side with LLaMA-Factory 0.9.5 (optional), on the benchmark assets.
 
     python -m tests.bench.train_speed [--runs 3] [--assets DIR] [--quick] [--no-lf] [--equivalence]
     python -m tests.bench.train_speed --runs 0 --equivalence     the equivalence check alone
 
-Builds the assets with ../shared/bench/make_assets.py (once; reused while MANIFEST.json exists),
+Builds the assets with tests/bench/assets.py (once; reused while MANIFEST.json exists),
 then for each of --runs rounds, interleaved so that both tools see the same machine load:
-  LLaMA-Factory   run_llamafactory.sh (when its venv exists: $VENV, default /tmp/vlf)
+  LLaMA-Factory   tests/bench/llamafactory/run.sh (when its venv exists: $VENV, default /tmp/vlf;
+                  README.md says how to make it)
   TuneForge cold  `launch.py train` with a fresh datasets cache (tokenizes, as LLaMA-Factory does)
   TuneForge warm  the same again on the cold run's cache (tokenization read from the cache)
-Every process is measured from outside by ../shared/bench/bench_run.py (wall time, peak RSS,
-process start to the first logged step). The settings are read from llamafactory_sft.yaml, so
-both tools train the same model, data and hyper-parameters; each keeps its own other defaults.
+Every process is measured from outside by tests/bench/measure.py (wall time, peak RSS,
+process start to the first logged step). The settings are read from tests/bench/llamafactory/sft.yaml,
+so both tools train the same model, data and hyper-parameters; each keeps its own other defaults.
 
 --equivalence additionally trains one full epoch with length-grouped batches (our default) and
 with random batches (two seeds, for the noise band) at a learning rate that makes the loss move,
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("TUNEFORGE_BENCH_SHARED", REPO.parent / "shared" / "bench"))
+LLAMAFACTORY = REPO / "tests" / "bench" / "llamafactory"  # its config (the benchmark's settings) and run script
 RESULTS = REPO / "tests" / "bench" / "results"
 DEFAULT_ASSETS = Path(os.environ.get("TUNEFORGE_BENCH_ASSETS", "/tmp/tuneforge-bench/assets"))
 
-# llamafactory_sft.yaml keys that TuneForge takes under the same name and meaning.
+# sft.yaml keys that TuneForge takes under the same name and meaning.
 SHARED_KEYS = (
     "stage", "finetuning_type", "lora_target", "lora_rank", "lora_alpha", "lora_dropout", "dataset", "template",
     "cutoff_len", "logging_steps", "save_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
@@ -67,32 +67,25 @@ CACHE_LINE = "[tuneforge] tokenized samples from the cache"
 # ---------------------------------------------------------------------------- setup
 
 
-def shared_dir() -> Path:
-    if not (SHARED / "bench_run.py").is_file():
-        sys.exit(f"error: the shared benchmark tools are not at {SHARED} (expected ../shared/bench beside the repo); "
-                 "set TUNEFORGE_BENCH_SHARED to their folder")
-    return SHARED
-
-
 def build_assets(assets: Path) -> Path:
+    from tests.bench.assets import build
+
     if (assets / "MANIFEST.json").is_file() and (assets / "tiny-llama" / "model.safetensors").is_file():
         return assets
     print(f"building the benchmark assets in {assets} ...", flush=True)
-    assets.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, str(shared_dir() / "make_assets.py"), str(assets)], check=True,
-                   stdout=subprocess.DEVNULL)
+    build(assets)
     return assets
 
 
 def lf_settings() -> dict[str, Any]:
     import yaml
 
-    with open(shared_dir() / "llamafactory_sft.yaml", encoding="utf-8") as fh:
+    with open(LLAMAFACTORY / "sft.yaml", encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
 
 def tuneforge_argv(assets: Path, overrides: dict[str, Any]) -> list[str]:
-    """`launch.py train` flags with llamafactory_sft.yaml's values for every shared setting."""
+    """`launch.py train` flags with sft.yaml's values for every shared setting."""
     lf = {**lf_settings(), **overrides}
     argv = ["--do_train", "--model_name_or_path", str(assets / "tiny-llama"), "--dataset_dir", str(assets / "data")]
     for key in SHARED_KEYS:
@@ -100,26 +93,6 @@ def tuneforge_argv(assets: Path, overrides: dict[str, Any]) -> list[str]:
     if lf.get("bf16") or lf.get("fp16"):
         argv += ["--bf16" if lf.get("bf16") else "--fp16", "true"]
     return argv
-
-
-def load_bench_run():
-    """bench_run.py as a module; its log reader learns our row key `step` (LLaMA-Factory: `current_steps`)."""
-    spec = importlib.util.spec_from_file_location("bench_run", shared_dir() / "bench_run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
-    class JsonWithStepAlias:
-        dump, dumps, load = staticmethod(json.dump), staticmethod(json.dumps), staticmethod(json.load)
-
-        @staticmethod
-        def loads(text: str, **kwargs: Any) -> Any:
-            row = json.loads(text, **kwargs)
-            if isinstance(row, dict) and "step" in row:
-                row.setdefault("current_steps", row["step"])
-            return row
-
-    module.json = JsonWithStepAlias
-    return module
 
 
 @contextlib.contextmanager
@@ -150,7 +123,9 @@ def finish_metrics(metrics: dict[str, Any], log_text: str = "") -> dict[str, Any
     return metrics
 
 
-def run_tuneforge(bench_run, out: Path, argv: list[str], cache: Path) -> dict[str, Any]:
+def run_tuneforge(out: Path, argv: list[str], cache: Path) -> dict[str, Any]:
+    from tests.bench import measure
+
     bench, run_out = out.with_suffix(".bench"), out
     shutil.rmtree(bench, ignore_errors=True)
     shutil.rmtree(run_out, ignore_errors=True)
@@ -159,7 +134,7 @@ def run_tuneforge(bench_run, out: Path, argv: list[str], cache: Path) -> dict[st
     with environ(HF_DATASETS_CACHE=str(cache), HF_HOME=str(out.parent / "hf-home"), HF_HUB_OFFLINE="1",
                  HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1"), \
             contextlib.redirect_stdout(io.StringIO()):
-        rc = bench_run.cmd_run(str(bench), str(run_out), cmd)
+        rc = measure.cmd_run(str(bench), str(run_out), cmd)
     metrics = json.loads((bench / "metrics.json").read_text(encoding="utf-8"))
     metrics["load_before"], metrics["load_after"] = load_before, os.getloadavg()[0]
     if rc != 0:
@@ -172,7 +147,7 @@ def run_llamafactory(venv: Path, assets: Path, out: Path, overrides: dict[str, A
     shutil.rmtree(out, ignore_errors=True)
     extra = [f"{k}={v}" for k, v in overrides.items()]
     load_before = os.getloadavg()[0]
-    proc = subprocess.run(["bash", str(shared_dir() / "run_llamafactory.sh"), str(assets), str(out), "1", *extra],
+    proc = subprocess.run(["bash", str(LLAMAFACTORY / "run.sh"), str(assets), str(out), "1", *extra],
                           env={**os.environ, "VENV": str(venv)}, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"error: LLaMA-Factory run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -260,7 +235,7 @@ def machine() -> dict[str, Any]:
 EQUIVALENCE_LR = 2e-3
 
 
-def equivalence(bench_run, assets: Path, out: Path) -> dict[str, Any]:
+def equivalence(assets: Path, out: Path) -> dict[str, Any]:
     """One full epoch at EQUIVALENCE_LR: length-grouped vs random batches (two seeds give the noise band)."""
     variants = {
         "group_by_length-seed42": {"train_sampling_strategy": "group_by_length", "seed": 42},
@@ -274,7 +249,7 @@ def equivalence(bench_run, assets: Path, out: Path) -> dict[str, Any]:
                                        "learning_rate": EQUIVALENCE_LR})
         argv += ["--train_sampling_strategy", extra["train_sampling_strategy"], "--logging_steps", "10"]
         print(f"equivalence: one epoch, {name} ...", flush=True)
-        metrics = run_tuneforge(bench_run, out / name, argv, cache)
+        metrics = run_tuneforge(out / name, argv, cache)
         from core import rundir
 
         rows = [r for r in rundir.read_log_rows(out / name) if r.get("loss") is not None]
@@ -331,7 +306,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--equivalence", action="store_true", help="also compare one epoch grouped vs random batches")
     args = parser.parse_args(argv)
 
-    shared_dir()
     os.chdir(REPO)
     sys.path.insert(0, str(REPO))
     assets = build_assets(args.assets.resolve())
@@ -342,8 +316,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     venv = Path(os.environ.get("VENV", "/tmp/vlf"))
     with_lf = not args.no_lf and (venv / "bin" / "llamafactory-cli").exists()
     if not with_lf:
-        print(f"LLaMA-Factory: {'skipped (--no-lf)' if args.no_lf else f'no venv at {venv} (set VENV)'}; TuneForge only")
-    bench_run = load_bench_run()
+        print(f"LLaMA-Factory: {'skipped (--no-lf)' if args.no_lf else f'no venv at {venv} (set VENV; README.md says how to make one)'}; TuneForge only")
     argv_tf = tuneforge_argv(assets, overrides)
 
     tools: dict[str, list[dict[str, Any]]] = ({"llamafactory": []} if with_lf else {})
@@ -356,12 +329,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         cache = work / "tf" / f"cache-{i}"
         shutil.rmtree(cache, ignore_errors=True)
         print(f"round {i}/{runs}: TuneForge (fresh cache) ...", flush=True)
-        tools["tuneforge-cold"].append(run_tuneforge(bench_run, work / "tf" / f"cold-{i}", argv_tf, cache))
+        tools["tuneforge-cold"].append(run_tuneforge(work / "tf" / f"cold-{i}", argv_tf, cache))
         print(f"round {i}/{runs}: TuneForge (same data again: cached tokenization) ...", flush=True)
-        tools["tuneforge-warm"].append(run_tuneforge(bench_run, work / "tf" / f"warm-{i}", argv_tf, cache))
+        tools["tuneforge-warm"].append(run_tuneforge(work / "tf" / f"warm-{i}", argv_tf, cache))
 
     if runs == 0:  # --runs 0 --equivalence: the equivalence check alone
-        return write_equivalence(equivalence(bench_run, assets, work / "equivalence")) if args.equivalence else 0
+        return write_equivalence(equivalence(assets, work / "equivalence")) if args.equivalence else 0
     summary = summarize(tools)
     print()
     print(f"median of {runs} run(s); load average 1 min before/after each run: "
@@ -378,7 +351,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         **summary,
     }
     if args.equivalence:
-        result["equivalence"] = equivalence(bench_run, assets, work / "equivalence")
+        result["equivalence"] = equivalence(assets, work / "equivalence")
         write_equivalence(result["equivalence"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"train_speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
