@@ -59,7 +59,7 @@ def positive(name: str, value: Any) -> None:
 class ModelArguments:
     model_name_or_path: Optional[str] = field(
         default=None,
-        metadata={"help": "Local folder of the base model (a Hugging Face model directory)."},
+        metadata={"help": "The base model: a local Hugging Face folder, a .gguf file, or a hub id ORG/NAME (downloaded once into the Hugging Face cache)."},
     )
     adapter_name_or_path: Optional[str] = field(
         default=None,

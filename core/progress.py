@@ -3,6 +3,7 @@ UI how far it is, on its stdout: `[tuneforge-progress] FRACTION MESSAGE`."""
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Optional
 
 PROGRESS_PREFIX = "[tuneforge-progress]"
@@ -35,3 +36,10 @@ def every_percent(report: Callable[[float, str], None]) -> Callable[[float, str]
             report(fraction, message)
 
     return forward
+
+
+def print_phase(message: str) -> None:
+    """What the trainer is doing before its first logged step (loading libraries, tokenizing,
+    loading the model): the web UI shows the latest phase with the elapsed time. Rank 0 only."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print_progress(0.0, message)

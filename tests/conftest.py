@@ -59,6 +59,17 @@ def smollm2_model() -> Path:
     return build_model("smollm2-135m-instruct", models_dir=str(ROOT / "data" / "models"))
 
 
+@pytest.fixture(scope="session")
+def smollm2_identity_run(smollm2_model, tmp_path_factory) -> Path:
+    """examples/train/smollm2_identity.yaml trained once on the CPU (a few minutes), shared by the
+    test that checks what it learned and the browser test of side-by-side chat."""
+    out = tmp_path_factory.mktemp("smollm2") / "identity"
+    result = run_cli(["train", str(ROOT / "examples/train/smollm2_identity.yaml"), "--model_name_or_path", str(smollm2_model),
+                      "--output_dir", str(out)], timeout=1800)
+    assert result.returncode == 0, result.output[-3000:]
+    return out
+
+
 # The demo SFT run: on the demo model these settings take the loss from ~7.8 to ~0.7 and make
 # the adapter answer the identity questions with their training answers (measured, see README).
 DEMO_SFT_FLAGS = [

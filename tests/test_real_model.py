@@ -108,16 +108,13 @@ def test_a_gguf_file_with_quantization_is_refused_in_one_line(smollm2_gguf, tmp_
 
 
 @pytest.mark.slow
-def test_lora_teaches_smollm2_its_identity_and_it_keeps_its_knowledge(smollm2_model, tmp_path):
+def test_lora_teaches_smollm2_its_identity_and_it_keeps_its_knowledge(smollm2_model, smollm2_identity_run):
     """examples/train/smollm2_identity.yaml on the CPU: the adapter answers held-out paraphrases
     with the trained identity, the base (adapter off) still answers as itself, and the adapter
     still knows a fact outside the set."""
     from core.chat import generate_text, load_chat_model
 
-    out = tmp_path / "identity"
-    result = run_cli(["train", str(ROOT / "examples/train/smollm2_identity.yaml"), "--model_name_or_path", str(smollm2_model),
-                      "--output_dir", str(out)], timeout=1800)
-    assert result.returncode == 0, result.output[-3000:]
+    out = smollm2_identity_run
     rows = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     losses = [row["loss"] for row in rows if "loss" in row]
     assert losses[-1] < 0.3 * losses[0], losses

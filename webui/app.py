@@ -133,7 +133,7 @@ def check_port(host: str, port: int) -> None:
 
 
 def make_context(args: argparse.Namespace):
-    from webui.context import AppContext, DemoBuilder
+    from webui.context import AppContext, demo_builder, real_model_builder
     from webui.paths import ROOT, resolve_path
     from webui.runner import Runner
 
@@ -141,7 +141,23 @@ def make_context(args: argparse.Namespace):
     data = resolve_path(args.dataset_dir)
     demo_model = resolve_path(args.demo_model) if args.demo_model else data / "models" / "demo"
     saves.mkdir(parents=True, exist_ok=True)
-    return AppContext(saves, data, demo_model, Runner(saves, ROOT), DemoBuilder(demo_model, data))
+    return AppContext(saves, data, demo_model, Runner(saves, ROOT), demo_builder(demo_model, data),
+                      real_model=real_model_builder(data / "models"))
+
+
+def real_model_banners(ctx, lang, train: dict, chat: dict) -> tuple:
+    """(handler, inputs, outputs) that shows the real model's Build banner on the Train and Chat
+    tabs as the builder stands (missing, building, failed or built)."""
+    from webui import build_banner
+
+    outputs = train["real_outputs"] + chat["real_outputs"]
+    if ctx.real_model is None:
+        return (lambda _lang: [], lang, outputs)
+
+    def show(lang_value: str):
+        return list(build_banner.state(ctx.real_model, "real", lang_value)) * 2
+
+    return (show, lang, outputs)
 
 
 def build_app(ctx) -> Any:
@@ -154,7 +170,7 @@ def build_app(ctx) -> Any:
     from webui.tabs.datasets import layout as datasets_tab
     from webui.tabs.export import layout as export_tab
     from webui.tabs.runs import layout as runs_tab
-    from webui.tabs.train import demo_banner
+    from webui import build_banner
     from webui.tabs.train import handlers as train_handlers
     from webui.tabs.train import layout as train_tab
 
@@ -177,7 +193,7 @@ def build_app(ctx) -> Any:
             with gr.Tab(I18N("tab.datasets"), id="datasets", elem_id="tab-datasets") as data_tab_obj:
                 datasets = datasets_tab.build(ctx, lang)
             with gr.Tab(I18N("tab.chat"), id="chat", elem_id="tab-chat"):
-                chat_tab.build(ctx, lang, chat_target)
+                chat = chat_tab.build(ctx, lang, chat_target)
             with gr.Tab(I18N("tab.export"), id="export", elem_id="tab-export"):
                 export_tab.build(ctx, lang)
 
@@ -187,7 +203,8 @@ def build_app(ctx) -> Any:
         hidden = dict(show_progress="hidden")
         demo.load(same_language, lang, lang, js=BROWSER_LANG_JS) \
             .then(partial(train_handlers.run_tick, ctx), train["tick_inputs"], train["tick_outputs"], **hidden) \
-            .then(partial(demo_banner.demo_banner, ctx), lang, train["demo_outputs"], **hidden) \
+            .then(partial(build_banner.state, ctx.demo, "demo"), lang, train["demo_outputs"], **hidden) \
+            .then(*real_model_banners(ctx, lang, train, chat), **hidden) \
             .then(*train["fresh_output_dir"], **hidden) \
             .then(mark_ready, None, ready, **hidden)
         for tab, event in ((runs_tab_obj, runs["refresh_event"]), (data_tab_obj, datasets["refresh_event"])):

@@ -26,6 +26,51 @@ def local_models(ctx: AppContext) -> list[str]:
     return found
 
 
+def model_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    """The model picker's (label, value) pairs: local model folders; the real model that
+    `get-model` builds, marked while it is not built; then the curated hub ids, each with its
+    size, template and whether it is gated. Any other folder, .gguf file or hub id can be typed."""
+    from core.model_zoo import KNOWN_MODELS, built_model
+
+    out = []
+    for path in local_models(ctx):
+        known = built_model(resolve_path(path))
+        out.append((f"{path} ({known.params}, template {known.template})" if known else path, path))
+    real = ctx.real_model
+    if real is not None and not real.ready():
+        path = display_path(real.out_dir)
+        out.append((f"{path} (135M, not built yet: press Build, about a minute offline)", path))
+    out += [(model.label(), model.hub_id) for model in KNOWN_MODELS]
+    return out
+
+
+def template_for_model(model: Optional[str]) -> Optional[str]:
+    """The template to preselect for a model: a curated hub id's (or that of the model a folder
+    was built from), else what the model's own tokenizer files suggest; None when unknown."""
+    from core.data.templates import propose_template
+    from core.model_source import check_model_source
+    from core.model_zoo import built_model, known_model
+
+    if not model:
+        return None
+    known = known_model(model)
+    if known is not None:
+        return known.template
+    local = resolve_path(model)  # relative to the repository, as runs see it; else a hub id
+    try:
+        source = check_model_source(str(local) if local.exists() else model)
+    except UserError:
+        return None
+    if source.folder is None:
+        return None
+    known = built_model(source.folder)
+    if known is not None:
+        return known.template
+    if source.gguf_file:
+        return "auto"  # a GGUF carries its chat template inside; transformers reads it from there
+    return propose_template(source.folder)
+
+
 def adapters(ctx: AppContext) -> list[str]:
     """Every LoRA adapter under the saves folder, checkpoints included, after "none": what a new
     run may continue from."""
@@ -79,7 +124,7 @@ def proposal(model: Optional[str], adapter: Optional[str]) -> dict[str, Any]:
     """Base model, template and system prompt to preselect for an adapter (its run.yaml) or a
     model alone (what its tokenizer files suggest): the Chat and Export tabs' proposal."""
     from core.chat import run_config
-    from core.data.templates import _chat_template_text, propose_template
+    from core.data.templates import _chat_template_text
 
     out: dict[str, Any] = {"model": model, "template": None, "system": None}
     config = run_config(str(resolve_path(adapter))) if adapter else {}
@@ -91,6 +136,6 @@ def proposal(model: Optional[str], adapter: Optional[str]) -> dict[str, Any]:
         has_own = bool(model_dir and _chat_template_text(model_dir))
         out["template"] = config.get("template") or ("auto" if has_own else "default")
         out["system"] = config.get("system")
-    elif model_dir is not None and model_dir.is_dir():
-        out["template"] = propose_template(model_dir)
+    elif out["model"]:
+        out["template"] = template_for_model(out["model"])
     return out

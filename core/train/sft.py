@@ -13,6 +13,7 @@ from typing import Any
 from core import rundir
 from core.args import TrainArgs
 from core.train.callbacks import AbortSignal, RunDirCallback
+from core.progress import print_phase
 from core.train.run import is_main_process
 
 
@@ -27,6 +28,7 @@ def setup_tokenizer_and_data(args: TrainArgs, stage: str):
     from core.data.templates import get_template
     from core.model import load_tokenizer
 
+    print_phase("loading the tokenizer and tokenizing the dataset")
     tokenizer = load_tokenizer(args.model)
     template = get_template(args.data.template, tokenizer) if stage != "pt" else None
     if template is not None and is_main_process():
@@ -155,6 +157,7 @@ def train_and_save(trainer: Any, callback: RunDirCallback, args: TrainArgs, toke
     if checkpoint is not None and trainer.is_world_process_zero():
         drop_rows_after(Path(args.training.output_dir), int(Path(checkpoint).name.rsplit("-", 1)[-1]))
     startup.done()
+    print_phase("training: the first steps run")
     result = trainer.train(resume_from_checkpoint=checkpoint)
     record_rank_checksums(trainer, Path(args.training.output_dir))
     if callback.aborted:

@@ -42,7 +42,7 @@ def status_text(holder: ChatModel, lang: str) -> str:
 def refresh_choices(ctx: AppContext, adapter: Optional[str]):
     """(adapter picker, model picker) with the runs and models made meanwhile."""
     return (gr.Dropdown(choices=[form.NONE, *choices.finished_adapters(ctx)], value=adapter),
-            gr.Dropdown(choices=choices.local_models(ctx)))
+            gr.Dropdown(choices=choices.model_choices(ctx)))
 
 
 def on_adapter(model: Optional[str], adapter: Optional[str]):

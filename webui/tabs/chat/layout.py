@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from webui import choices, form
+from webui import build_banner, choices, form
 from webui.context import AppContext
 from webui.i18n import I18N, t
 from webui.paths import display_path
@@ -21,8 +21,9 @@ def build(ctx: AppContext, lang, chat_target) -> dict[str, Any]:
     holder = ChatModel()
     c: dict[str, Any] = {}
     gr.Markdown(I18N("chat.shared"), elem_id="chat-shared")
+    c["real_outputs"] = build_banner.build(ctx.real_model, "real", lang, elem="chat-") if ctx.real_model is not None else []
     with gr.Row(equal_height=False):
-        c["model"] = gr.Dropdown(choices=choices.local_models(ctx), value=display_path(ctx.demo_model), allow_custom_value=True,
+        c["model"] = gr.Dropdown(choices=choices.model_choices(ctx), value=display_path(ctx.demo_model), allow_custom_value=True,
                                  label=I18N("field.model_name_or_path"), info=I18N("chat.model_info"),
                                  elem_id="chat-model", scale=3, interactive=True)
         c["adapter"] = gr.Dropdown(choices=[form.NONE, *choices.finished_adapters(ctx)], value=form.NONE, allow_custom_value=True,

@@ -91,7 +91,7 @@ def refresh_choices(ctx: AppContext, adapter: Optional[str]):
     """(adapter picker, model picker) with the runs and models made meanwhile."""
     import gradio as gr
 
-    return gr.Dropdown(choices=choices.finished_adapters(ctx), value=adapter), gr.Dropdown(choices=choices.local_models(ctx))
+    return gr.Dropdown(choices=choices.finished_adapters(ctx), value=adapter), gr.Dropdown(choices=choices.model_choices(ctx))
 
 
 def on_adapter(ctx: AppContext, model: Optional[str], adapter: Optional[str]):

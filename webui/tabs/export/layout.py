@@ -23,7 +23,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
     newest = adapters[0] if adapters else None
     with gr.Row(equal_height=False):
         model = (choices.proposal(None, newest)["model"] if newest else None) or display_path(ctx.demo_model)
-        c["model"] = gr.Dropdown(choices=choices.local_models(ctx), value=model, allow_custom_value=True,
+        c["model"] = gr.Dropdown(choices=choices.model_choices(ctx), value=model, allow_custom_value=True,
                                  label=I18N("field.model_name_or_path"), info=I18N("chat.model_info"),
                                  elem_id="export-model", scale=3, interactive=True)
         c["adapter"] = gr.Dropdown(choices=adapters, value=newest, allow_custom_value=True,

@@ -1,2 +1,2 @@
 """The Train tab: layout.py builds and wires it, handlers.py answers its events, watch.py follows
-the live run, demo_banner.py shows the demo model's build."""
+the live run."""

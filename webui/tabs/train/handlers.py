@@ -15,7 +15,7 @@ from core.errors import UserError
 from webui import choices, command, form
 from webui.context import AppContext
 from webui.i18n import t
-from webui.paths import display_path, resolve_path
+from webui.paths import ROOT, display_path, resolve_path
 from webui.runner import RunRequest
 from webui.tabs.train.watch import Watch, queue_table, tick
 
@@ -167,6 +167,30 @@ def load_config(lang: str, path: str) -> list[Any]:
     return [extra, *updates]
 
 
+# The quick starts: one click sets the form to a run that shows something on this machine.
+QUICK_STARTS = {
+    "demo": "examples/train/sft_lora.yaml",  # the toy demo model: about a minute
+    "real": "examples/train/smollm2_identity.yaml",  # SmolLM2-135M-Instruct learns who it is: a few minutes
+}
+
+
+def quick_start(ctx: AppContext, which: str, lang: str) -> list[Any]:
+    """[extra YAML, *form values] of a quick start's config, with this app's model folder and a
+    new run folder. The real model's button also starts building the model when it is missing
+    (the banner's own handler, wired beside this one)."""
+    import gradio as gr
+
+    from core.args import load_config_file
+
+    config = load_config_file(str(ROOT / QUICK_STARTS[which]))
+    model = ctx.demo_model if which == "demo" or ctx.real_model is None else ctx.real_model.out_dir
+    config["model_name_or_path"] = display_path(model)
+    config["output_dir"] = new_output_dir(ctx, config.get("stage"), config.get("finetuning_type"))
+    updates, extra = command.config_to_form(config)
+    gr.Info(t(lang, f"quick.{which}_info"))
+    return [extra, *updates]
+
+
 # ---------------------------------------------------------------------------- the form
 
 
@@ -197,7 +221,7 @@ def refresh_choices(ctx: AppContext, stage: str, selected: Any, model: str, adap
 
     names = choices.dataset_names(ctx, stage)
     return (gr.Dropdown(choices=names, value=[n for n in (selected or []) if n in names]),
-            gr.Dropdown(choices=choices.local_models(ctx), value=model),
+            gr.Dropdown(choices=choices.model_choices(ctx), value=model),
             gr.Dropdown(choices=choices.adapters(ctx), value=adapter))
 
 
@@ -205,13 +229,7 @@ def propose_template(model: str):
     """The template a model's own files suggest, when the user picks or types a model."""
     import gradio as gr
 
-    from core.data.templates import propose_template as proposed_for
-
-    try:
-        proposed = proposed_for(str(resolve_path(model or "")))
-    except (UserError, OSError, ValueError):
-        return gr.skip()
-    return proposed or gr.skip()
+    return choices.template_for_model(model) or gr.skip()
 
 
 def warn_trust(value: bool, lang: str) -> None:

@@ -10,7 +10,8 @@ from webui import choices, form
 from webui.context import AppContext
 from webui.i18n import I18N, headers, t
 from webui.paths import display_path
-from webui.tabs.train import demo_banner, handlers
+from webui import build_banner
+from webui.tabs.train import handlers
 from webui.tabs.train.watch import IDLE_TICK_S, QUEUE_COLUMNS, TICK_S, Watch, progress_html
 
 
@@ -19,11 +20,11 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
     import gradio as gr
 
     c: dict[str, Any] = {}
-    with gr.Column(elem_id="demo-banner-col"):
-        c["demo_md"] = gr.Markdown(visible=False, elem_id="demo-banner")
-        c["demo_progress"] = gr.HTML(visible=False, elem_id="demo-progress")
-        c["demo_build"] = gr.Button(I18N("demo.build"), visible=False, elem_id="demo-build", size="sm")
-    c["demo_timer"] = gr.Timer(1.0, active=False)
+    c["demo_outputs"] = build_banner.build(ctx.demo, "demo", lang)
+    with gr.Row(equal_height=True, elem_id="quick-start"):
+        c["quick_demo"] = gr.Button(I18N("quick.demo"), elem_id="quick-demo", size="sm")
+        c["quick_real"] = gr.Button(I18N("quick.real"), elem_id="quick-real", size="sm")
+    c["real_outputs"] = build_banner.build(ctx.real_model, "real", lang) if ctx.real_model is not None else []
     fields, groups, c["extra"] = build_form(ctx)
     c["fields"] = fields
     c.update({f"group_{name}": accordion for name, accordion in groups.items()})
@@ -86,7 +87,7 @@ def build_form(ctx: AppContext) -> tuple[dict[str, Any], dict[str, Any], Any]:
     with gr.Row():
         # A folder choice (local model folders) with any typed path or hub id allowed.
         fields["model_name_or_path"] = gr.Dropdown(
-            choices=choices.local_models(ctx), value=display_path(ctx.demo_model), allow_custom_value=True,
+            choices=choices.model_choices(ctx), value=display_path(ctx.demo_model), allow_custom_value=True,
             label=I18N("field.model_name_or_path"), info=I18N("help.model_name_or_path"),
             elem_id="field-model_name_or_path", scale=3, interactive=True,
         )
@@ -165,6 +166,9 @@ def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
                             [fields["dataset"], fields["model_name_or_path"], fields["adapter_name_or_path"]])
     c["fresh_output_dir"] = (partial(handlers.fresh_output_dir, ctx), [fields["stage"], fields["finetuning_type"]],
                              fields["output_dir"])
-    c["demo_outputs"] = demo_outputs = [c["demo_md"], c["demo_progress"], c["demo_build"], c["demo_timer"]]
-    c["demo_timer"].tick(partial(demo_banner.demo_banner, ctx), lang, demo_outputs, **quiet)
-    c["demo_build"].click(partial(demo_banner.build_demo, ctx), lang, demo_outputs)
+    # Quick start: the form of the demo run, or of the real model's identity run (building the
+    # model first when it is missing).
+    c["quick_demo"].click(partial(handlers.quick_start, ctx, "demo"), lang, [c["extra"], *field_inputs])
+    c["quick_real"].click(partial(handlers.quick_start, ctx, "real"), lang, [c["extra"], *field_inputs])
+    if c["real_outputs"]:
+        c["quick_real"].click(partial(build_banner.start, ctx.real_model, "real"), lang, c["real_outputs"])
