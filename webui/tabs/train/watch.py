@@ -37,6 +37,9 @@ class Watch:
     console_reader: Optional[rundir.IncrementalReader] = None
     state: Optional[str] = None
     error: Optional[str] = None
+    # The trainer's latest start-up phase (its progress lines: loading libraries, downloading
+    # the model, tokenizing...), shown until the first step is logged.
+    phase: Optional[tuple[float, str]] = None
     queue_sig: Any = None
     shown_rows: int = -1
     shown_console: int = -1
@@ -70,9 +73,12 @@ def progress_html(watch: Watch, lang: str, started: Optional[float]) -> str:
     if last is None:
         elapsed = time.time() - started if started and state in rundir.ACTIVE_STATES else None
         text = t(lang, "train.waiting") if state in rundir.ACTIVE_STATES else ""
+        step, total, percent = 0, 0, 0.0
+        if watch.phase is not None and state in rundir.ACTIVE_STATES:
+            fraction, message = watch.phase
+            text, percent = message, 100.0 * fraction  # a download fills the bar; other phases say what runs
         if elapsed is not None:
             text += f" ({fmt_duration(elapsed)})"
-        step, total, percent = 0, 0, 0.0
     else:
         step, total = int(last.get("step") or 0), int(last.get("total_steps") or 0)
         percent = float(last.get("percent") if last.get("percent") is not None else (100.0 * step / total if total else 0))
@@ -167,7 +173,13 @@ def tick(ctx: AppContext, watch: Optional[Watch], smooth: bool, log_scale: bool,
         if watch.log_reader.restarted:  # the log was rewritten (a resume): show it afresh
             watch.rows = []
         watch.rows.extend(new_rows)
-        new_lines = watch.console_reader.read_lines()
+        new_lines = []
+        for line in watch.console_reader.read_lines():
+            progress = read_progress(line)
+            if progress is None:
+                new_lines.append(line)
+            else:
+                watch.phase = progress
         if new_lines:
             watch.console = (watch.console + new_lines)[-CONSOLE_LINES:]
         watch.state, watch.error = read_state(ctx, run_dir)
