@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from core import rundir
+from core.progress import read_progress
 from webui.context import AppContext
 from webui.i18n import headers, t
 from webui.paths import display_path
