@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import socket
 
 import numpy as np
@@ -376,4 +377,29 @@ def test_train_on_a_bad_hub_id_is_one_line_and_writes_nothing(hub, hf_home, tmp_
     result = run_cli(["train", "--model_name_or_path", name, "--dataset", "demo_sft", "--do_train", "--output_dir", str(out)])
     line = assert_one_line_refusal(result)
     assert name in line and words in line, line
+    assert not out.exists()
+
+
+def bad_sources(tmp_path, demo_model) -> dict:
+    """A broken model of each kind a user can pass, made in tmp_path."""
+    not_gguf = tmp_path / "noise.gguf"
+    not_gguf.write_bytes(np.random.default_rng(0).bytes(4096))
+    truncated = tmp_path / "cut.gguf"
+    truncated.write_bytes(write_gguf(tmp_path / "full.gguf", vocab=100).read_bytes()[:-16])
+    no_weights = tmp_path / "no-weights"
+    no_weights.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(demo_model / name, no_weights / name)
+    return {"corrupt gguf": (not_gguf, "is not a GGUF file"), "truncated gguf": (truncated, "damaged or truncated"),
+            "unsupported gguf": (write_gguf(tmp_path / "rwkv.gguf", arch="rwkv7"), "transformers cannot load"),
+            "folder without weights": (no_weights, "no weights")}
+
+
+@pytest.mark.parametrize("case", ["corrupt gguf", "truncated gguf", "unsupported gguf", "folder without weights"])
+def test_train_on_a_broken_model_is_one_line_and_writes_nothing(tmp_path, demo_model, case):
+    path, words = bad_sources(tmp_path, demo_model)[case]
+    out = tmp_path / "run"
+    line = assert_one_line_refusal(run_cli(["train", "--model_name_or_path", str(path), "--dataset", "demo_sft",
+                                            "--do_train", "--output_dir", str(out)]))
+    assert words in line, line
     assert not out.exists()
