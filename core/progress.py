@@ -38,8 +38,18 @@ def every_percent(report: Callable[[float, str], None]) -> Callable[[float, str]
     return forward
 
 
+def launched_by_web_ui() -> bool:
+    """The web UI's runner captures the trainer's console (and reads progress lines from it)."""
+    return bool(os.environ.get("TUNEFORGE_CONSOLE_CAPTURED"))
+
+
 def print_phase(message: str) -> None:
     """What the trainer is doing before its first logged step (loading libraries, tokenizing,
-    loading the model): the web UI shows the latest phase with the elapsed time. Rank 0 only."""
-    if int(os.environ.get("RANK", "0")) == 0:
+    loading the model): the web UI shows the latest phase with the elapsed time; a terminal
+    gets a plain line. Rank 0 only."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    if launched_by_web_ui():
         print_progress(0.0, message)
+    else:
+        print(f"[tuneforge] {message}", flush=True)

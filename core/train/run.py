@@ -75,11 +75,11 @@ def run(argv: list[str]) -> int:
             return 0
         if source.kind == "hub":
             from core.model import resolve_source
-            from core.progress import every_percent, print_progress
+            from core.progress import every_percent, launched_by_web_ui, print_progress
 
             # Download now: a typo or a gated id is refused before the run folder is written.
-            # The progress lines reach the web UI's progress bar through the console.
-            resolve_source(source.name, progress=every_percent(print_progress))
+            # The web UI reads progress lines from the console; a terminal has the download's own bar.
+            resolve_source(source.name, progress=every_percent(print_progress) if launched_by_web_ui() else None)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
