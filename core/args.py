@@ -112,6 +112,11 @@ class DataArguments(TemplateArguments):
         default=0.0,
         metadata={"help": "Held-out share (0-1) or number (>= 1) of records for an eval loss curve."},
     )
+    eval_dataset: Optional[str] = field(
+        default=None,
+        metadata={"help": "Dataset name(s) for evaluation, comma separated: the eval loss curve while training "
+                          "(instead of --val_size), and the prompts --do_predict answers."},
+    )
     train_on_prompt: bool = field(
         default=False, metadata={"help": "Also train on prompt tokens (by default only answers are trained)."}
     )
@@ -166,12 +171,23 @@ class FinetuningArguments:
     plot_loss: bool = field(
         default=False, metadata={"help": "Write training_loss.html (loss curves) into the run folder at the end."}
     )
+    early_stopping_patience: Optional[int] = field(
+        default=None,
+        metadata={"help": "Stop training when the eval loss has not improved for this many evaluations in a row "
+                          "(needs an eval set; with --load_best_model_at_end the best checkpoint is what is saved)."},
+    )
+    predict_with_generate: bool = field(
+        default=False,
+        metadata={"help": "--do_predict: generate an answer to each --eval_dataset prompt and score it against the "
+                          "reference (BLEU-4, ROUGE, exact match), with the adapter on and off."},
+    )
 
     def __post_init__(self) -> None:
         positive("lora_rank", self.lora_rank)
         refuse_unless("lora_dropout", self.lora_dropout, lambda v: 0 <= v < 1, "must be in [0, 1)")
         positive("freeze_trainable_layers", self.freeze_trainable_layers)
         positive("pref_beta", self.pref_beta)
+        positive("early_stopping_patience", self.early_stopping_patience)
 
 
 @dataclass
@@ -234,6 +250,7 @@ TRAINING_OPTIONS: dict[str, TrainingOption] = {
     "save_total_limit": TrainingOption(),
     "eval_strategy": TrainingOption(),
     "eval_steps": TrainingOption(),
+    "load_best_model_at_end": TrainingOption(),
     "per_device_eval_batch_size": TrainingOption(check=positive),
     # transformers reports to every tracker it finds installed.
     "report_to": TrainingOption("none"),
@@ -483,6 +500,9 @@ def check_training_options(values: Mapping[str, Any]) -> None:
     for name, option in TRAINING_OPTIONS.items():
         if option.check is not None:
             option.check(name, values.get(name))
+    from core.evaluate import check_evaluation_options  # light: eval set, early stopping, predict, trackers
+
+    check_evaluation_options(values)
 
 
 # ---------------------------------------------------------------------------- config files

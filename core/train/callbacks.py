@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
 from core import rundir
 
@@ -129,6 +129,27 @@ class RunDirCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             rundir.write_status(self.run_dir, "running", last_checkpoint=f"checkpoint-{state.global_step}")
+
+
+class EarlyStopping(EarlyStoppingCallback):
+    """transformers' early stopping, which also says why it stopped (`reason`, for status.json)."""
+
+    def __init__(self, patience: int):
+        super().__init__(early_stopping_patience=patience)
+        self.reason: Optional[str] = None
+
+    def on_evaluate(self, args, state, control, metrics, **kwargs):
+        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if self.reason is None and self.early_stopping_patience_counter >= self.early_stopping_patience:
+            name = args.metric_for_best_model
+            name = name if name.startswith("eval_") else f"eval_{name}"
+            best = [row for row in state.log_history if row.get(name) == state.best_metric]
+            where = f" at step {best[0]['step']}" if best and "step" in best[0] else ""
+            self.reason = (f"early stopping: {name} did not improve for {self.early_stopping_patience} evaluation"
+                           f"{'s' if self.early_stopping_patience > 1 else ''} (best {state.best_metric:.4g}{where}), "
+                           f"stopped at step {state.global_step} of {state.max_steps}")
+            if state.is_world_process_zero:
+                print(f"[tuneforge] {self.reason}", flush=True)
 
 
 def format_row(row: dict[str, Any]) -> str:

@@ -55,6 +55,7 @@ def main(argv: list[str]) -> int:
 
 def run(argv: list[str]) -> int:
     from core.data import prefetch
+    from core.evaluate import check_eval_datasets, predict_main, predict_only
     from core.train.preflight import DRY_RUN_FLAG, check_run_dir, dry_run, preflight
 
     dry = DRY_RUN_FLAG in argv
@@ -67,7 +68,10 @@ def run(argv: list[str]) -> int:
         prefetch.start(argv)  # tokenizes on a spare core while this process imports torch and transformers
     try:
         args = parse_train_args(argv)
+        if predict_only(args):  # writes only its results into --output_dir: no run folder
+            return predict_main(args, dry=dry)
         source = preflight(args)
+        check_eval_datasets(args)
         if is_main_process():  # another rank could find rank 0's own run in the folder already
             check_run_dir(Path(args.training.output_dir), args)
         if dry:
@@ -90,7 +94,12 @@ def run(argv: list[str]) -> int:
         if not os.environ.get("TUNEFORGE_CONSOLE_CAPTURED"):
             console = ConsoleTee(run_dir / rundir.CONSOLE_LOG)
     try:
-        return run_stage(args, run_dir)
+        code = run_stage(args, run_dir)
+        if code == 0 and args.training.do_predict and is_main_process():
+            from core.evaluate import predict_after_training
+
+            code = predict_after_training(args)
+        return code
     finally:
         if console is not None:
             console.close()
@@ -263,7 +272,7 @@ class ConsoleTee:
             os.write(original, chunk)
             try:
                 self.file.write(chunk)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: closed, while a tracker's child process still writes
                 # Disk full: keep draining the pipe (else the trainer blocks on its next print);
                 # the terminal still gets every line and the file resumes once there is room.
                 pass

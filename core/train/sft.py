@@ -41,6 +41,10 @@ def setup_tokenizer_and_data(args: TrainArgs, stage: str):
             args.data.dataset_dir, args.data.dataset, stage, tokenizer, template, data_args,
             seed=args.training.seed, prefetched=prefetched,
         )
+        if args.data.eval_dataset:  # the parser refused it together with --val_size
+            from core.data.preprocess import tokenize
+
+            eval_set = tokenize(args.data.dataset_dir, args.data.eval_dataset, stage, tokenizer, template, data_args)[0]
     print(f"[tuneforge] {len(train_set)} training samples" + (f", {len(eval_set)} for evaluation" if eval_set else ""), flush=True)
     return tokenizer, template, train_set, eval_set
 
@@ -54,6 +58,18 @@ def enable_eval_if_split(training_args: Any, eval_set: Any) -> None:
         training_args.eval_strategy = IntervalStrategy.STEPS
         training_args.eval_steps = training_args.eval_steps or training_args.logging_steps
         training_args.do_eval = True
+
+
+def early_stopping(patience: Any, training_args: Any) -> list:
+    """transformers' early stopping on the eval loss (unless --metric_for_best_model names another
+    metric), as a list of zero or one callback."""
+    if not patience:
+        return []
+    from core.train.callbacks import EarlyStopping
+
+    if training_args.metric_for_best_model is None:  # set by transformers with --load_best_model_at_end
+        training_args.metric_for_best_model, training_args.greater_is_better = "loss", False
+    return [EarlyStopping(patience)]
 
 
 def resume_checkpoint(training_args: Any) -> Any:
@@ -106,9 +122,13 @@ def build_trainer(args: TrainArgs, model: Any, tokenizer: Any, train_set: Any, e
     from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback
 
+    from core.trackers import prepare_trackers
+
     trainer_args = trainer_args or args.training
     enable_eval_if_split(trainer_args, eval_set)
+    prepare_trackers(trainer_args)
     callback = callback or RunDirCallback(Path(args.training.output_dir), abort)
+    callbacks = [callback, *early_stopping(args.finetuning.early_stopping_patience, trainer_args)]
     trainer = (trainer_class or Trainer)(
         model=model,
         args=trainer_args,
@@ -116,7 +136,7 @@ def build_trainer(args: TrainArgs, model: Any, tokenizer: Any, train_set: Any, e
         eval_dataset=eval_set,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[callback],
+        callbacks=callbacks,
         **kwargs,
     )
     trainer.remove_callback(PrinterCallback)  # our callback prints one line per logging step
@@ -149,6 +169,23 @@ def record_rank_checksums(trainer: Any, run_dir: Path) -> None:
             print(f"[tuneforge] warning: ranks ended with different weights: {checksums}", flush=True)
 
 
+def record_stop_reason(trainer: Any, run_dir: Path) -> None:
+    """Why training ended, in status.json (the web UI shows it): early stopping or all steps done;
+    with --load_best_model_at_end, which checkpoint the saved weights come from."""
+    from core.train.callbacks import EarlyStopping
+
+    state = trainer.state
+    stopped = next((c.reason for c in trainer.callback_handler.callbacks if isinstance(c, EarlyStopping) and c.reason), None)
+    reason = stopped or f"completed {state.global_step} of {state.max_steps} steps"
+    extra: dict[str, Any] = {"stop_reason": reason}
+    if trainer.args.load_best_model_at_end and state.best_model_checkpoint:
+        extra["best_checkpoint"] = Path(state.best_model_checkpoint).name
+        extra["best_metric"] = state.best_metric
+        print(f"[tuneforge] the saved weights are the best checkpoint's: {extra['best_checkpoint']} "
+              f"({trainer.args.metric_for_best_model} {state.best_metric:.4g})", flush=True)
+    rundir.write_status(run_dir, "running", **extra)
+
+
 def train_and_save(trainer: Any, callback: RunDirCallback, args: TrainArgs, tokenizer: Any) -> bool:
     """Train (resuming if asked) and save the result; False when the run was aborted."""
     from core import startup
@@ -162,6 +199,8 @@ def train_and_save(trainer: Any, callback: RunDirCallback, args: TrainArgs, toke
     record_rank_checksums(trainer, Path(args.training.output_dir))
     if callback.aborted:
         return False  # the checkpoint was saved by the step that saw the request
+    if trainer.is_world_process_zero():
+        record_stop_reason(trainer, Path(args.training.output_dir))
     trainer.save_model(args.training.output_dir)
     trainer.save_metrics("train", result.metrics)  # train_results.json, as other trainers write it
     trainer.save_state()
