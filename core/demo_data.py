@@ -1,4 +1,5 @@
-"""The bundled demo datasets: data/demo_sft.json (alpaca) and data/demo_pref.json (pairwise).
+"""The bundled demo datasets: data/demo_sft.json (alpaca), data/demo_pref.json (pairwise) and
+data/demo_kto.json (unpaired: demo_pref's chosen answers tagged desirable, its rejected ones not).
 
 Both are generated here from small fact tables (self-cognition, capitals, arithmetic in words,
 antonyms, EN<->ZH word translations, unit conversions, colours), in English and Chinese, with
@@ -26,6 +27,7 @@ SFT_FILE = "demo_sft.json"
 SFT_FACTS = 10  # facts per table in the SFT set (capitals, colours, antonyms, words)
 SFT_SMALL = 3  # numbers 1-3 for arithmetic, 3 units with 1-3 of each
 PREF_FILE = "demo_pref.json"
+KTO_FILE = "demo_kto.json"
 
 IDENTITY_EN = "I am TuneForge Assistant, a small model fine-tuned with TuneForge."
 IDENTITY_ZH = "我是 TuneForge 助手，一个用 TuneForge 微调的小模型。"
@@ -362,6 +364,16 @@ def make_pref(seed: int = SEED) -> list[dict]:
     return _dedupe(records)
 
 
+def make_kto(seed: int = SEED) -> list[dict]:
+    """demo_pref unpaired: each pair's chosen answer with kto_tag true, then its rejected one with false."""
+    records = []
+    for pair in make_pref(seed):
+        chosen, rejected = pair["output"]
+        for answer, tag in ((chosen, True), (rejected, False)):
+            records.append({**_record(pair["instruction"], answer, pair["input"], pair["history"]), "kto_tag": tag})
+    return records
+
+
 def _dedupe(records: list[dict]) -> list[dict]:
     """Drop repeated prompts (same instruction, input and history), keeping the first."""
     seen, out = set(), []
@@ -382,7 +394,7 @@ def render(records: list[dict]) -> str:
 def write(data_dir: str | Path = "data", seed: int = SEED) -> list[Path]:
     data_dir = Path(data_dir)
     paths = []
-    for name, records in ((SFT_FILE, make_sft(seed)), (PREF_FILE, make_pref(seed))):
+    for name, records in ((SFT_FILE, make_sft(seed)), (PREF_FILE, make_pref(seed)), (KTO_FILE, make_kto(seed))):
         path = data_dir / name
         path.write_text(render(records), encoding="utf-8")
         paths.append(path)
@@ -395,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only compare the files with the generator")
     args = parser.parse_args(argv)
     if args.check:
-        stale = [name for name, records in ((SFT_FILE, make_sft()), (PREF_FILE, make_pref()))
+        stale = [name for name, records in ((SFT_FILE, make_sft()), (PREF_FILE, make_pref()), (KTO_FILE, make_kto()))
                  if not (Path(args.data_dir) / name).is_file()
                  or (Path(args.data_dir) / name).read_text(encoding="utf-8") != render(records)]
         for name in stale:

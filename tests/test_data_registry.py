@@ -93,7 +93,7 @@ def test_pt_json_records_via_prompt_only_columns(tmp_path):
 
 def test_stage_compatibility_refused_by_name():
     specs = load_registry(ROOT / "data")
-    assert STAGE_SHAPES == {"pt": ("pt",), "sft": ("sft",), "rm": ("rw",), "dpo": ("rw",)}
+    assert STAGE_SHAPES == {"pt": ("pt",), "sft": ("sft",), "rm": ("rw",), "dpo": ("rw",), "kto": ("kto",), "grpo": ("sft",)}
     with pytest.raises(UserError, match=r"dataset 'comparison_demo' is a ranking \(rw\) dataset; stage sft needs instruction data without ranking: pick another dataset or use --stage rm/dpo"):
         check_stage(specs["comparison_demo"], "sft")
     with pytest.raises(UserError, match=r"dataset 'alpaca_demo' is instruction .*stage dpo needs ranking .*--stage sft"):

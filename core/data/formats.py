@@ -5,6 +5,7 @@ Unified records are what the trainer, chat and web UI rely on:
   sft: {"system": str | None, "messages": [{"role": "user"|"assistant", "content": str}, ...]}
        alternating, starting with a user turn and ending with an assistant turn
   rw:  {"system": str | None, "messages": [... ending with a user turn], "chosen": str, "rejected": str}
+  kto: like sft, plus "kto_tag": bool (the last answer is desirable or not)
 
 Conversion and validation are the same code path: a converter either returns a unified record
 or raises RecordProblem naming the field, so a checked dataset and a loaded one cannot drift.
@@ -83,7 +84,7 @@ def _convert_alpaca(record: dict, spec: "DatasetSpec") -> dict:
     if not spec.ranking:
         response = _required_str(record, cols["response"], "response")
         messages.append({"role": "assistant", "content": response})
-        return {"system": system, "messages": messages}
+        return _with_kto_tag({"system": system, "messages": messages}, record, spec)
     chosen, rejected = _alpaca_pair(record, cols)
     return {"system": system, "messages": messages, "chosen": chosen, "rejected": rejected}
 
@@ -159,7 +160,7 @@ def _convert_sharegpt(record: dict, spec: "DatasetSpec") -> dict:
     if not spec.ranking:
         if messages[-1]["role"] != "assistant":
             raise RecordProblem(f"field '{column}' ends with a user message; a conversation must end with the assistant's answer")
-        return {"system": system, "messages": messages}
+        return _with_kto_tag({"system": system, "messages": messages}, record, spec)
     if messages[-1]["role"] != "user":
         raise RecordProblem(f"field '{column}' ends with an assistant message; in a ranking dataset it must end with the user turn that chosen/rejected answer")
     chosen = _sharegpt_answer(record, cols["chosen"], spec.tags)
@@ -205,6 +206,27 @@ def _sharegpt_answer(record: dict, column: str, tags: Optional[dict]) -> str:
     if role != "assistant":
         raise RecordProblem(f"field '{column}' is a {role} message; it must be the assistant's answer")
     return content
+
+
+# ---------------------------------------------------------------------------- kto
+
+
+KTO_TAG_TEXT = {"true": True, "false": False, "1": True, "0": False}  # CSV cells hold text
+
+
+def _with_kto_tag(unified: dict, record: dict, spec: "DatasetSpec") -> dict:
+    """An sft record, plus its kto_tag when the dataset maps one (kto data)."""
+    column = spec.columns.get("kto_tag")
+    if not column:
+        return unified
+    if column not in record or record[column] is None:
+        raise RecordProblem(f"has no field '{column}' (the kto_tag column); give each answer true (desirable) or false (undesirable)")
+    tag = record[column]
+    if isinstance(tag, str) and tag.strip().lower() in KTO_TAG_TEXT:
+        tag = KTO_TAG_TEXT[tag.strip().lower()]
+    if not isinstance(tag, bool):
+        raise RecordProblem(f"field '{column}' (kto_tag) must be true or false, got {_short(tag)}")
+    return {**unified, "kto_tag": tag}
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -3,6 +3,10 @@
   pt:     documents + eos, concatenated and cut into cutoff_len blocks; labels = input_ids
   sft:    every turn encoded by the template; prompt labels -100, every answer trained
   rm/dpo: prompt_input_ids, chosen_input_ids, rejected_input_ids (answers end with eos)
+  kto:    prompt_input_ids, completion_input_ids (ends with eos), kto_tag
+  grpo:   prompt_input_ids (the last cutoff_len tokens: generation continues from its end), the
+          reference answer's text and token count, and the prompt's messages and system (a reward
+          model encodes them with its own template)
 
 Every row carries `length` for length-grouped batches. The tokenized dataset is written to
 HF_DATASETS_CACHE/tuneforge/<fingerprint>.arrow; the fingerprint covers the records, template,
@@ -166,7 +170,11 @@ def _tokenize_fn(stage: str, tokenizer: Any, template: Optional[Template], data_
         return lambda batch: tokenize_sft(batch, tokenizer, template, data_args.cutoff_len, data_args.train_on_prompt, data_args.system)
     if stage in ("rm", "dpo"):
         return lambda batch: tokenize_pairwise(batch, tokenizer, template, data_args.cutoff_len, data_args.system)
-    raise UserError(f"unknown stage '{stage}'; choose one of pt, sft, rm, dpo")
+    if stage == "kto":
+        return lambda batch: tokenize_unpaired(batch, tokenizer, template, data_args.cutoff_len, data_args.system)
+    if stage == "grpo":
+        return lambda batch: tokenize_prompts(batch, tokenizer, template, data_args.cutoff_len, data_args.system)
+    raise UserError(f"unknown stage '{stage}'; choose one of pt, sft, rm, dpo, kto, grpo")
 
 
 def tokenize_pt(batch: dict[str, list], tokenizer: Any, cutoff_len: int) -> dict[str, list]:
@@ -217,6 +225,40 @@ def tokenize_pairwise(batch: dict[str, list], tokenizer: Any, template: Template
         out["chosen_input_ids"].append(chosen_ids)
         out["rejected_input_ids"].append(rejected_ids)
         out["length"].append(len(prompt_ids) + max(len(chosen_ids), len(rejected_ids)))
+    return out
+
+
+def tokenize_unpaired(batch: dict[str, list], tokenizer: Any, template: Template, cutoff_len: int, system: Optional[str]) -> dict[str, list]:
+    """kto: each record's prompt and its one answer, cut to cutoff_len like a pair, and the answer's tag."""
+    out: dict[str, list] = {"prompt_input_ids": [], "completion_input_ids": [], "kto_tag": [], "length": []}
+    conversations = [(messages, record_system or system) for messages, record_system in zip(batch["messages"], batch["system"])]
+    for pairs, tag in zip(template.encode_many(tokenizer, conversations), batch["kto_tag"]):
+        prompt_ids, answer_ids = _prompt_and_answer(pairs)
+        source_len, target_len = infer_seqlen(len(prompt_ids), len(answer_ids), cutoff_len)
+        out["prompt_input_ids"].append(prompt_ids[:source_len])
+        out["completion_input_ids"].append(answer_ids[:target_len])
+        out["kto_tag"].append(bool(tag))
+        out["length"].append(source_len + target_len)
+    return out
+
+
+def tokenize_prompts(batch: dict[str, list], tokenizer: Any, template: Template, cutoff_len: int, system: Optional[str]) -> dict[str, list]:
+    """grpo: the prompt to sample answers from and what the rewards compare them with.
+
+    A long prompt keeps its last cutoff_len tokens (the assistant's header is where generation
+    starts); the reference answer is the record's last answer, its length counted with its eos.
+    """
+    out: dict[str, list] = {"prompt_input_ids": [], "answer": [], "answer_length": [], "prompt_messages": [],
+                            "prompt_system": [], "length": []}
+    conversations = [(messages, record_system or system) for messages, record_system in zip(batch["messages"], batch["system"])]
+    for (messages, record_system), pairs in zip(conversations, template.encode_many(tokenizer, conversations)):
+        prompt_ids, answer_ids = _prompt_and_answer(pairs)
+        out["prompt_input_ids"].append(prompt_ids[-cutoff_len:])
+        out["answer"].append(messages[-1]["content"])
+        out["answer_length"].append(len(answer_ids))
+        out["prompt_messages"].append(messages[:-1])
+        out["prompt_system"].append(record_system)
+        out["length"].append(min(len(prompt_ids), cutoff_len))
     return out
 
 

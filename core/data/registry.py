@@ -45,23 +45,29 @@ LOCK_TIMEOUT_S = 60
 
 FORMATTINGS = ("alpaca", "sharegpt")
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": None,
-                  "system": "system", "chosen": None, "rejected": None}
-SHAREGPT_COLUMNS = {"messages": "conversations", "system": "system", "chosen": "chosen", "rejected": "rejected"}
+                  "system": "system", "chosen": None, "rejected": None, "kto_tag": None}
+SHAREGPT_COLUMNS = {"messages": "conversations", "system": "system", "chosen": "chosen", "rejected": "rejected",
+                    "kto_tag": None}
 TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "system_tag")
 ENTRY_KEYS = ("file_name", "file_sha1", "hf_hub_url", "script_url", "formatting", "ranking", "columns",
               "tags", "split", "subset")
 
 # Which data shapes each training stage accepts. pt takes plain text only: instruction data
 # would need a rule for which fields become the text, and no user asked for one yet.
-STAGE_SHAPES: dict[str, tuple[str, ...]] = {"pt": ("pt",), "sft": ("sft",), "rm": ("rw",), "dpo": ("rw",)}
-SHAPE_NAMES = {"pt": "plain text (pt)", "sft": "instruction (sft) data without ranking", "rw": "a ranking (rw) dataset"}
+# grpo takes instruction data: the prompt is sampled from, the answer is exact_match's reference.
+STAGE_SHAPES: dict[str, tuple[str, ...]] = {"pt": ("pt",), "sft": ("sft",), "rm": ("rw",), "dpo": ("rw",),
+                                            "kto": ("kto",), "grpo": ("sft",)}
+SHAPE_NAMES = {"pt": "plain text (pt)", "sft": "instruction (sft) data without ranking", "rw": "a ranking (rw) dataset",
+               "kto": "unpaired (kto) data with a kto_tag"}
 STAGE_NEEDS = {
     "pt": "plain text (a .txt file, one sample a line, or records with columns {\"prompt\": \"text\"})",
     "sft": "instruction data without ranking",
     "rm": "ranking (rw) data with [chosen, rejected] answers",
     "dpo": "ranking (rw) data with [chosen, rejected] answers",
+    "kto": "unpaired data: one answer a record and a desirable (true) or undesirable (false) kto_tag column",
+    "grpo": "instruction data (prompts with a reference answer)",
 }
-SHAPE_STAGES = {"pt": "--stage pt", "sft": "--stage sft", "rw": "--stage rm/dpo"}
+SHAPE_STAGES = {"pt": "--stage pt", "sft": "--stage sft/grpo", "rw": "--stage rm/dpo", "kto": "--stage kto"}
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -88,6 +94,8 @@ class DatasetSpec:
     def shape(self) -> str:
         if self.ranking:
             return "rw"
+        if self.columns.get("kto_tag"):
+            return "kto"
         return "pt" if self.text else "sft"
 
     @property
@@ -209,6 +217,9 @@ def spec_from_entry(name: str, entry: object, dataset_dir: Path) -> DatasetSpec:
     )
     if spec.text and spec.ranking:
         raise UserError(f"{where} is plain text and cannot be a ranking dataset; remove \"ranking\" or map a response column")
+    if spec.ranking and spec.columns.get("kto_tag"):
+        raise UserError(f"{where} has both \"ranking\" and a kto_tag column; a kto record holds one answer and its tag: "
+                        "remove one of them")
     return spec
 
 
@@ -378,12 +389,16 @@ def detect_shape_and_columns(path: str | Path) -> tuple[str, list[str], dict[str
         value = first.get(col)
         return isinstance(value, list) and bool(value) and all(isinstance(m, dict) for m in value)
 
+    # kto: LLaMA-Factory's kto_tag column, or trl's unpaired `label`, holding true/false.
+    kto_tag = next((c for c in ("kto_tag", "label") if isinstance(first.get(c), bool)), None)
     messages = [c for c in MESSAGES_CANDIDATES if c in found and is_message_list(c)] or [c for c in found if is_message_list(c)]
     if messages:
         ranking = "chosen" in found and "rejected" in found
         proposed = {"messages": messages[0]}
         if "system" in found:
             proposed["system"] = "system"
+        if kto_tag and not ranking:
+            return "kto", found, {**proposed, "kto_tag": kto_tag}, False, "sharegpt"
         return ("rw" if ranking else "sft"), found, proposed, ranking, "sharegpt"
 
     proposed = {}
@@ -403,6 +418,8 @@ def detect_shape_and_columns(path: str | Path) -> tuple[str, list[str], dict[str
     for key, col in (("query", "input"), ("history", "history"), ("system", "system")):
         if col in found and col != prompt:
             proposed[key] = col
+    if kto_tag and not ranking:
+        return "kto", found, {**proposed, "kto_tag": kto_tag}, False, "alpaca"
     return ("rw" if ranking else "sft"), found, proposed, ranking, "alpaca"
 
 
