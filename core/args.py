@@ -29,7 +29,15 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Optional
 
 from core.errors import UserError
 
-STAGES = ("pt", "sft", "rm", "dpo")
+STAGES = ("pt", "sft", "rm", "dpo", "kto", "grpo")
+# Stages other tools train that this one does not: `--stage NAME` is refused with the line to use instead.
+RETIRED_STAGES = {
+    "ppo": "trl 1.16 has no PPO trainer; use --stage grpo (online RL from --reward_model saves/RM-RUN and/or "
+           "--reward_funcs exact_match,length)",
+}
+PREF_LOSSES = ("sigmoid", "hinge", "ipo", "orpo", "simpo")
+REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # trained through trl.experimental's ORPO/CPO trainers: no reference model
+REWARD_FUNCS = ("exact_match", "length")  # the rule rewards of --stage grpo (core/train/rewards.py)
 TEMPLATE_NAMES = ("auto", "default", "alpaca", "vicuna", "llama2", "chatml", "llama3", "qwen", "qwen3", "mistral", "gemma", "phi", "phi4")
 
 
@@ -137,7 +145,9 @@ class DataArguments(TemplateArguments):
 class FinetuningArguments:
     stage: Literal[STAGES] = field(  # type: ignore[valid-type]
         default="sft",
-        metadata={"help": "pt: pretraining on text; sft: supervised fine-tuning; rm: reward model; dpo: preference optimisation."},
+        metadata={"help": "pt: pretraining on text; sft: supervised fine-tuning; rm: reward model; dpo: preference "
+                          "optimisation on pairs (also orpo, simpo through pref_loss); kto: on answers tagged desirable or "
+                          "undesirable; grpo: online RL from a reward model or rule rewards."},
     )
     finetuning_type: Literal["lora", "freeze", "full"] = field(
         default="lora",
@@ -159,11 +169,32 @@ class FinetuningArguments:
     freeze_trainable_layers: int = field(
         default=2, metadata={"help": "freeze: number of last decoder layers to train."}
     )
-    pref_beta: float = field(default=0.1, metadata={"help": "dpo: beta, how far the policy may move from the reference."})
-    pref_loss: Literal["sigmoid", "hinge", "ipo"] = field(default="sigmoid", metadata={"help": "dpo: loss type."})
+    pref_beta: float = field(default=0.1, metadata={
+        "help": "dpo, kto: beta, how far the policy may move from the reference; orpo: weight of the odds-ratio term; "
+                "simpo: reward scale (its paper uses 2-10)."})
+    pref_loss: Literal[PREF_LOSSES] = field(default="sigmoid", metadata={  # type: ignore[valid-type]
+        "help": "dpo: loss type. sigmoid (DPO), hinge, ipo use the reference model; orpo and simpo need none "
+                "(length-normalised log-probabilities)."})
     pref_ftx: float = field(
-        default=0.0, metadata={"help": "dpo: weight of an extra SFT loss on the chosen answers."}
+        default=0.0, metadata={"help": "dpo (sigmoid, hinge, ipo, simpo): weight of an extra SFT loss on the chosen "
+                                       "answers; orpo has its own SFT term."}
     )
+    simpo_gamma: float = field(default=0.5, metadata={"help": "simpo: target reward margin gamma."})
+    kto_chosen_weight: float = field(default=1.0, metadata={"help": "kto: weight of the loss on desirable answers."})
+    kto_rejected_weight: float = field(default=1.0, metadata={"help": "kto: weight of the loss on undesirable answers."})
+    reward_model: Optional[str] = field(default=None, metadata={
+        "help": "grpo: a reward model run folder of this tool (--stage rm: its adapter and score head, or a freeze/full "
+                "run), e.g. saves/demo-rm-lora; its rewards add to --reward_funcs."})
+    reward_funcs: Optional[str] = field(default=None, metadata={
+        "help": "grpo: rule rewards, comma separated: exact_match (1 when the answer equals the dataset's reference "
+                "answer, else 0), length (0 up to the reference answer's length, falling to -1 at max_new_tokens)."})
+    num_generations: int = field(default=4, metadata={
+        "help": "grpo: answers sampled per prompt; each is scored against its group's mean. per_device_train_batch_size "
+                "x gradient_accumulation_steps must be a multiple of it. Sampling uses max_new_tokens, temperature, "
+                "top_p and top_k."})
+    grpo_beta: float = field(default=0.04, metadata={
+        "help": "grpo: weight of the KL penalty towards the reference (the base, with LoRA the adapter switched off); "
+                "0 turns it off and KL is not logged."})
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Replace a finished run already in output_dir (its log, checkpoints and adapter)."},
@@ -188,6 +219,20 @@ class FinetuningArguments:
         positive("freeze_trainable_layers", self.freeze_trainable_layers)
         positive("pref_beta", self.pref_beta)
         positive("early_stopping_patience", self.early_stopping_patience)
+        refuse_unless("pref_ftx", self.pref_ftx, lambda v: v >= 0, "must be 0 or more")
+        refuse_unless("num_generations", self.num_generations, lambda v: v >= 2,
+                      "must be 2 or more (grpo scores each answer against the others of its group)")
+        refuse_unless("grpo_beta", self.grpo_beta, lambda v: v >= 0, "must be 0 or more")
+        for name in ("kto_chosen_weight", "kto_rejected_weight"):
+            positive(name, getattr(self, name))
+        unknown = [n for n in split_names(self.reward_funcs) if n not in REWARD_FUNCS]
+        if unknown:
+            raise UserError(f"--reward_funcs {','.join(unknown)} is unknown; use any of {', '.join(REWARD_FUNCS)}")
+
+
+def split_names(value: Optional[str]) -> list[str]:
+    """A comma-separated option as its names."""
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 @dataclass
@@ -675,7 +720,9 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     config_path, flags = _split_argv(list(argv))
     parser = _make_parser()
     config = load_config_file(config_path) if config_path else {}
-    values = _parse_flags(parser, config_to_argv(config, parser, config_path or "") + flags)
+    given_argv = config_to_argv(config, parser, config_path or "") + flags
+    _refuse_retired_stage(given_argv)
+    values = _parse_flags(parser, given_argv)
     # run.yaml records what was asked (fp16 stays on), not this machine's fallbacks below.
     recorded = resolved_config(values, _given(config, flags, parser))
     _check_hardware(values)
@@ -731,6 +778,42 @@ def _check_hardware(values: dict[str, Any]) -> None:
         values["bf16"] = False
 
 
+def _refuse_retired_stage(argv: list[str]) -> None:
+    """`--stage ppo` (a LLaMA-Factory config, say) names the stage to use instead, not argparse's choice list."""
+    for i, token in enumerate(argv):
+        value = argv[i + 1] if token == "--stage" and i + 1 < len(argv) else token.partition("=")[2] if token.startswith("--stage=") else None
+        if value in RETIRED_STAGES:
+            raise UserError(f"--stage {value}: {RETIRED_STAGES[value]}")
+
+
+def _check_stage_options(finetuning_args, generating_args, training_args) -> None:
+    """What a stage needs of the other options, refused by flag before anything loads."""
+    stage = finetuning_args.stage
+    batch = training_args.per_device_train_batch_size
+    if stage == "dpo" and finetuning_args.pref_loss == "orpo" and finetuning_args.pref_ftx > 0:
+        raise UserError("--pref_ftx does not apply to --pref_loss orpo, whose loss already holds an SFT term; leave it at 0")
+    if stage == "kto" and batch < 2:
+        raise UserError(f"--stage kto needs --per_device_train_batch_size 2 or more (got {batch}): its KL term pairs each "
+                        "prompt with another answer of the same batch")
+    if stage != "grpo":
+        return
+    if not finetuning_args.reward_model and not finetuning_args.reward_funcs:
+        raise UserError("--stage grpo needs a reward: --reward_model saves/RM-RUN (a --stage rm run) and/or "
+                        f"--reward_funcs {','.join(REWARD_FUNCS)}")
+    if finetuning_args.reward_model:
+        from core.train.rewards import check_reward_model  # light: reads its run.yaml
+
+        check_reward_model(finetuning_args.reward_model)
+    completions = batch * training_args.gradient_accumulation_steps
+    if completions % finetuning_args.num_generations:
+        raise UserError(f"--per_device_train_batch_size {batch} x --gradient_accumulation_steps "
+                        f"{training_args.gradient_accumulation_steps} = {completions} answers is not a multiple of "
+                        f"--num_generations {finetuning_args.num_generations}; make it one (e.g. batch "
+                        f"{finetuning_args.num_generations * max(1, batch // finetuning_args.num_generations)})")
+    if not generating_args.do_sample:
+        raise UserError("--stage grpo samples several answers per prompt: leave --do_sample on")
+
+
 def _check_combinations(model_args, data_args, finetuning_args, generating_args, training_args) -> None:
     if model_args.model_name_or_path is None:
         raise UserError("--model_name_or_path is required: the folder of the base model (e.g. data/models/demo; build it with `python launch.py demo-model`)")
@@ -742,6 +825,7 @@ def _check_combinations(model_args, data_args, finetuning_args, generating_args,
         raise UserError("--adapter_name_or_path continues a LoRA adapter; use it with --finetuning_type lora")
     if model_args.quantization_bit is not None and importlib.util.find_spec("bitsandbytes") is None:
         raise UserError("--quantization_bit needs the bitsandbytes package: pip install bitsandbytes")
+    _check_stage_options(finetuning_args, generating_args, training_args)
 
 
 def cli_help() -> str:

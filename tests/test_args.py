@@ -135,7 +135,8 @@ def test_value_checks_live_with_their_fields_and_need_no_transformers():
         (["--num_train_epochs", "0"], "--num_train_epochs must be greater than 0"),
         (["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be greater than 0"),
         (["--cutoff_len", "-5"], "--cutoff_len must be greater than 0"),
-        (["--stage", "ppo"], "--stage: invalid choice: 'ppo'"),
+        (["--stage", "rlhf"], "--stage: invalid choice: 'rlhf'"),
+        (["--stage", "ppo"], "--stage ppo: trl 1.16 has no PPO trainer; use --stage grpo"),
         (["--lora_dropout", "1.5"], "--lora_dropout must be in [0, 1)"),
         (["--finetuning_type", "full", "--quantization_bit", "4"], "works only with --finetuning_type lora"),
         (["--do_train"], "--do_train needs --dataset"),
@@ -168,7 +169,7 @@ def test_config_that_is_not_yaml_is_refused(tmp_path):
 
 def test_choices_come_from_the_field_types():
     fields = our_fields()
-    assert field_choices(fields["stage"]) == ("pt", "sft", "rm", "dpo")
+    assert field_choices(fields["stage"]) == ("pt", "sft", "rm", "dpo", "kto", "grpo")
     assert field_choices(fields["template"]) == TEMPLATE_NAMES
     assert field_choices(fields["quantization_bit"]) == (4, 8)
     assert field_choices(fields["lora_rank"]) is None

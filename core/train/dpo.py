@@ -5,7 +5,8 @@
 - Config: trl's DPOConfig is built from the parsed TrainingArguments (args.training), so every
   flag the user set applies and none of trl's own defaults (gradient checkpointing on, bf16,
   lr 1e-6, logging every 10 steps) leaks in; --pref_beta, --pref_loss and --pref_ftx map onto
-  beta, loss_type and an extra weighted "sft" loss on the chosen answers.
+  beta, loss_type and an extra weighted "sft" loss on the chosen answers. --pref_loss orpo and
+  simpo need no reference model and train through trl.experimental's trainers (core/train/orpo.py).
 - Model: loaded, quantized and adapted by core/model.py as in every stage. With LoRA the
   reference is the same model with the adapter disabled (one copy of the weights); freeze and
   full runs load a frozen reference copy of the base through core/model.py.
@@ -35,8 +36,13 @@ TRL_COLUMNS = {"prompt_input_ids": "prompt_ids", "chosen_input_ids": "chosen_ids
 
 
 def run_dpo(args: TrainArgs, abort: AbortSignal) -> bool:
+    from core.args import REFERENCE_FREE_LOSSES
     from core.model import load_model_for_training
 
+    if args.finetuning.pref_loss in REFERENCE_FREE_LOSSES:
+        from core.train.orpo import run_reference_free
+
+        return run_reference_free(args, abort)
     count_real_tokens(args.training)
     tokenizer, _template, train_set, eval_set = setup_tokenizer_and_data(args, "dpo")
     train_set, eval_set = to_trl_columns(train_set), to_trl_columns(eval_set)
@@ -64,21 +70,25 @@ def load_reference_model(args: TrainArgs):
     return ref.eval()
 
 
-def dpo_config(args: TrainArgs) -> DPOConfig:
-    """trl's DPOConfig carrying every TrainingArguments value of the run, plus the preference settings."""
+def trl_config(config_class: Any, args: TrainArgs, **settings: Any) -> Any:
+    """A trl config carrying every TrainingArguments value of the run, plus the stage's settings."""
     from transformers import TrainingArguments
 
-    training = args.training
-    values = {f.name: getattr(training, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
+    values = {f.name: getattr(args.training, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
     # No metric reads the eval logits; without this trl runs a second forward per eval batch to build them.
     values["prediction_loss_only"] = True
+    return config_class(**{**values, **settings})
+
+
+def dpo_config(args: TrainArgs) -> DPOConfig:
+    """trl's DPOConfig carrying every TrainingArguments value of the run, plus the preference settings."""
     finetuning = args.finetuning
     loss_type, loss_weights = [finetuning.pref_loss], [1.0]
     if finetuning.pref_ftx > 0:
         loss_type.append("sft")  # mean NLL of the chosen answer tokens, weighted by --pref_ftx
         loss_weights.append(finetuning.pref_ftx)
-    return DPOConfig(
-        **values,
+    return trl_config(
+        DPOConfig, args,
         beta=finetuning.pref_beta,
         loss_type=loss_type,
         loss_weights=loss_weights,
@@ -89,29 +99,44 @@ def dpo_config(args: TrainArgs) -> DPOConfig:
     )
 
 
+def trainable_dtypes(model: Any) -> dict[str, Any]:
+    return {name: p.dtype for name, p in model.named_parameters() if p.requires_grad}
+
+
+def keep_our_model(trainer: Any, dtypes: dict[str, Any], base_as_reference: bool = True) -> None:
+    """Undo what trl's dpo, kto and grpo trainers do to a model passed in ready.
+
+    trl copies a passed-in adapter as a "ref" adapter; our reference is the base with the adapter
+    disabled (as in LLaMA-Factory), which trl uses once "ref" is gone (grpo keeps the copy of an
+    adapter it continues: see core/train/grpo.py). trl casts the trainable weights of a quantized
+    model to bf16; core/model.py chose their dtype.
+    """
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    if base_as_reference and "ref" in getattr(unwrapped, "peft_config", {}):
+        unwrapped.delete_adapter("ref")
+        unwrapped.set_adapter("default")
+    for name, param in unwrapped.named_parameters():
+        if name in dtypes and param.dtype != dtypes[name]:
+            param.data = param.data.to(dtypes[name])
+
+
+def keep_metrics(metrics: dict[str, Any], logged: tuple[str, ...]) -> None:
+    """Drop trl's metrics (dict of name -> values since the last log) that our log does not keep."""
+    for key in [k for k in metrics if k not in logged]:
+        del metrics[key]
+
+
 class PreferenceTrainer(DPOTrainer):
     """DPOTrainer that takes our tokenized pairs as they are and logs a stable set of metrics."""
 
     def __init__(self, *args: Any, **kwargs: Any):
-        model = kwargs["model"]
-        dtypes = {name: p.dtype for name, p in model.named_parameters() if p.requires_grad}
+        dtypes = trainable_dtypes(kwargs["model"])
         super().__init__(*args, **kwargs)
-        unwrapped = self.accelerator.unwrap_model(self.model)
-        if "ref" in getattr(unwrapped, "peft_config", {}):
-            # trl copies a passed-in adapter as a "ref" adapter; our reference is the base with the
-            # adapter disabled (as in LLaMA-Factory), which trl uses once "ref" is gone.
-            unwrapped.delete_adapter("ref")
-            unwrapped.set_adapter("default")
-        # trl casts the trainable weights of a quantized model to bf16; core/model.py chose their dtype.
-        for name, param in unwrapped.named_parameters():
-            if name in dtypes and param.dtype != dtypes[name]:
-                param.data = param.data.to(dtypes[name])
+        keep_our_model(self, dtypes)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         return dataset  # already prompt_ids / chosen_ids / rejected_ids from core/data/preprocess.py
 
     def log(self, logs: dict[str, float], start_time: Any = None) -> None:
-        mode = "train" if self.model.training else "eval"
-        for key in [k for k in self._metrics[mode] if k not in LOGGED_METRICS]:
-            del self._metrics[mode][key]
+        keep_metrics(self._metrics["train" if self.model.training else "eval"], LOGGED_METRICS)
         super().log(logs, start_time)

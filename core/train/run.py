@@ -155,7 +155,15 @@ def stage_function(stage: str) -> Callable:
         from core.train.dpo import run_dpo
 
         return run_dpo
-    raise UserError(f"unknown stage '{stage}'; use pt, sft, rm or dpo")
+    if stage == "kto":
+        from core.train.kto import run_kto
+
+        return run_kto
+    if stage == "grpo":
+        from core.train.grpo import run_grpo
+
+        return run_grpo
+    raise UserError(f"unknown stage '{stage}'; use pt, sft, rm, dpo, kto or grpo")
 
 
 def run_stage(args: TrainArgs, run_dir: Path) -> int:
