@@ -38,6 +38,12 @@ RETIRED_STAGES = {
 PREF_LOSSES = ("sigmoid", "hinge", "ipo", "orpo", "simpo")
 REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # trained through trl.experimental's ORPO/CPO trainers: no reference model
 REWARD_FUNCS = ("exact_match", "length")  # the rule rewards of --stage grpo (core/train/rewards.py)
+# The options of some stages only: the Train tab shows them for these stages and hides them for the others.
+STAGE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "pref_beta": ("dpo", "kto"), "pref_loss": ("dpo",), "pref_ftx": ("dpo",), "simpo_gamma": ("dpo",),
+    "kto_chosen_weight": ("kto",), "kto_rejected_weight": ("kto",),
+    "reward_model": ("grpo",), "reward_funcs": ("grpo",), "num_generations": ("grpo",), "grpo_beta": ("grpo",),
+}
 TEMPLATE_NAMES = ("auto", "default", "alpaca", "vicuna", "llama2", "chatml", "llama3", "qwen", "qwen3", "mistral", "gemma", "phi", "phi4")
 
 
@@ -193,8 +199,8 @@ class FinetuningArguments:
                 "x gradient_accumulation_steps must be a multiple of it. Sampling uses max_new_tokens, temperature, "
                 "top_p and top_k."})
     grpo_beta: float = field(default=0.04, metadata={
-        "help": "grpo: weight of the KL penalty towards the reference (the base, with LoRA the adapter switched off); "
-                "0 turns it off and KL is not logged."})
+        "help": "grpo: weight of the KL penalty towards the policy the run started from (the base, or the adapter it "
+                "continues); 0 turns it off and KL is not logged."})
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Replace a finished run already in output_dir (its log, checkpoints and adapter)."},
@@ -454,6 +460,11 @@ def option_spec(name: str) -> OptionSpec:
     tf = training_field(name)
     kind = "choice" if tf.choices else _kind_from_annotation(tf.annotation, tf.default, tf.help)
     return OptionSpec(name, kind, tf.default, tf.help, tf.choices, "None" in tf.annotation, "training")
+
+
+def option_stages(name: str) -> Optional[tuple[str, ...]]:
+    """The stages an option does something for (STAGE_OPTIONS); None: every stage."""
+    return STAGE_OPTIONS.get(name)
 
 
 def known_option(name: str) -> bool:

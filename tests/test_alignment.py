@@ -147,6 +147,17 @@ def test_an_unpaired_file_is_proposed_as_kto(tmp_path):
     assert (shape, proposed["kto_tag"], ranking, formatting) == ("kto", "kto_tag", False, "alpaca")
 
 
+def test_the_train_tab_shows_each_stage_its_own_options_only():
+    from core.args import STAGE_OPTIONS, STAGES
+    from webui import form
+
+    assert set(STAGE_OPTIONS) <= set(form.FORM_FIELDS)
+    for name, stages in STAGE_OPTIONS.items():
+        assert [s for s in STAGES if form.applies(name, s, "lora")] == [s for s in STAGES if s in stages], name
+    assert [s for s in STAGES if form.group_applies("online_rl", s, "full")] == ["grpo"]
+    assert [s for s in STAGES if form.group_applies("preference", s, "full")] == ["dpo", "kto"]
+
+
 # ---------------------------------------------------------------------------- training
 
 

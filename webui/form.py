@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from core.args import option_spec
+from core.args import option_spec, option_stages
 from core.errors import UserError
 
 NONE = "none"  # the dropdown value standing for an empty (None) optional choice
@@ -44,7 +44,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
              "freeze_trainable_layers"),
     "quantization": ("quantization_bit", "quantization_type", "double_quantization"),
     "evaluation": ("val_size", "eval_strategy", "eval_steps", "per_device_eval_batch_size"),
-    "preference": ("pref_beta", "pref_loss", "pref_ftx"),
+    "preference": ("pref_beta", "pref_loss", "pref_ftx", "simpo_gamma", "kto_chosen_weight", "kto_rejected_weight"),
+    "online_rl": ("reward_model", "reward_funcs", "num_generations", "grpo_beta"),
     "advanced": ("system", "train_on_prompt", "max_grad_norm", "weight_decay", "seed", "fp16", "bf16",
                  "train_sampling_strategy", "optim", "preprocessing_num_workers", "overwrite_cache",
                  "trust_remote_code", "plot_loss", "save_total_limit"),
@@ -120,14 +121,16 @@ def from_ui(name: str, value: Any) -> Any:
 
 
 # The groups whose options depend on the stage or the fine-tuning type (see `applies`).
-STAGED_GROUPS = ("lora", "preference")
+STAGED_GROUPS = ("lora", "preference", "online_rl")
 
 
 def applies(name: str, stage: Optional[str], finetuning_type: Optional[str]) -> bool:
     """Whether an option does anything for this stage and fine-tuning type; the Train tab hides
-    the others (their values stay and are still sent, so switching back loses nothing)."""
-    if name in GROUPS["preference"]:
-        return stage == "dpo"
+    the others (their values stay and are still sent, so switching back loses nothing). A stage's
+    own options say which stages they serve in core/args.py (STAGE_OPTIONS)."""
+    stages = option_stages(name)
+    if stages is not None:
+        return stage in stages
     if name == "freeze_trainable_layers":
         return finetuning_type == "freeze"
     if name in GROUPS["lora"]:

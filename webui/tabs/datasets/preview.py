@@ -32,7 +32,7 @@ def tokenized(records: list[dict], shape: str, tokenizer: Any, template: Any, cu
         rows = [tokenize_pt({"text": [r["text"]]}, tokenizer, cutoff_len) for r in records]
         return [(row["input_ids"][0], [True] * len(row["input_ids"][0]), row["length"][0]) for row in rows]
     batch = {"messages": [r["messages"] for r in records], "system": [r.get("system") for r in records]}
-    if shape == "sft":
+    if shape in ("sft", "kto"):  # a kto record is an sft record plus its tag
         rows = tokenize_sft(batch, tokenizer, template, cutoff_len, train_on_prompt, None)
         return [(ids, [label != IGNORE_INDEX for label in labels], length)
                 for ids, labels, length in zip(rows["input_ids"], rows["labels"], rows["length"])]
