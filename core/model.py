@@ -7,6 +7,8 @@ logic exists once.
 from __future__ import annotations
 
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -236,7 +238,8 @@ def _apply_lora(model, model_args, finetuning_args, training_args, is_trainable:
 
     if model_args.quantization_bit is not None and is_trainable:
         use_ckpt = bool(getattr(training_args, "gradient_checkpointing", False))
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=use_ckpt)
+        with _peft_reading_old_checkpointing_name():
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=use_ckpt)
     if model_args.adapter_name_or_path:
         return load_adapter(model, model_args.adapter_name_or_path, is_trainable=is_trainable)
     config = LoraConfig(
@@ -251,7 +254,24 @@ def _apply_lora(model, model_args, finetuning_args, training_args, is_trainable:
     known = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     if extra - known:
         raise UserError(f"--additional_target {','.join(sorted(extra - known))}: the model has no such module")
-    return get_peft_model(model, config)
+    with _peft_reading_old_checkpointing_name():
+        return get_peft_model(model, config)
+
+
+# transformers 5 renamed `model.is_gradient_checkpointing` and `gradient_checkpointing_enable()` to
+# `is_activation_checkpointing` and `activation_checkpointing_enable()`, and warns on every use of
+# the old names (a FutureWarning, until v6). peft 0.21 still uses them: PeftModel.__init__ reads
+# `getattr(model, "is_gradient_checkpointing", True)`, so every LoRA run and adapter load printed
+# it, and prepare_model_for_kbit_training calls the old enable. They do the right thing under the
+# old names; only those two warnings are silenced, only while peft works on the model.
+OLD_CHECKPOINTING_NAME_WARNING = r"`(is_gradient_checkpointing|gradient_checkpointing_enable)` is deprecated"
+
+
+@contextmanager
+def _peft_reading_old_checkpointing_name():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=OLD_CHECKPOINTING_NAME_WARNING, category=FutureWarning)
+        yield
 
 
 def finetuning_args_task_type(model) -> str:
@@ -269,7 +289,8 @@ def load_adapter(model, adapter_path: str, is_trainable: bool = False):
             f"adapter '{adapter_path}' has no adapter_config.json; pass a LoRA run folder or one of its checkpoint-N folders"
         )
     try:
-        return PeftModel.from_pretrained(model, str(folder), is_trainable=is_trainable)
+        with _peft_reading_old_checkpointing_name():
+            return PeftModel.from_pretrained(model, str(folder), is_trainable=is_trainable)
     except (RuntimeError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
@@ -292,7 +313,8 @@ def load_model_for_training(model_args: ModelArguments, finetuning_args: Finetun
     print_phase(f"loading the model weights of {model_args.model_name_or_path}")
     model = load_base_model(model_args, training_args, model_class=model_class, **kwargs)
     if training_args.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5's name; gradient_checkpointing_enable is its deprecated alias (a FutureWarning).
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     model = apply_adapter(model, model_args, finetuning_args, training_args, is_trainable=True)
     trainable, total = count_parameters(model)

@@ -26,6 +26,10 @@ from webui import form
 from webui.paths import ROOT, display_path, resolve_path
 
 LAUNCH_PY = "launch.py"
+# What accelerate 1.15's launcher assumes when run without a config file (and warns about, see
+# _validate_launch_command): one machine, no mixed precision of its own (the trainer's
+# --fp16/--bf16 decide, through TrainingArguments) and no torch.compile backend.
+LAUNCH_DEFAULTS = ("--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no")
 DRY_RUN_TIMEOUT_S = 300  # imports torch and reads every record: seconds normally, minutes on a huge local set
 
 
@@ -165,7 +169,9 @@ def build_argv(spec: LaunchSpec) -> list[str]:
     """The exact argument list of `accelerate launch ... launch.py train RUN/run.yaml [--resume_from_checkpoint C]`.
 
     On a machine without GPUs, `--multi_gpu --num_processes N` runs N gloo ranks on the CPU;
-    `--cpu` would start only one. N = 1 needs no `--multi_gpu`.
+    `--cpu` would start only one. N = 1 needs no `--multi_gpu`. Without a config file, accelerate
+    fills in what it was not given and warns about each one in six lines at the top of every
+    console: LAUNCH_DEFAULTS gives those values, the same ones it would pick.
     """
     argv = accelerate_prefix()
     if spec.accelerate_config:
@@ -176,7 +182,7 @@ def build_argv(spec: LaunchSpec) -> list[str]:
             raise UserError(f"number of processes must be 1 or more, got {n}")
         if n > 1:
             argv += ["--multi_gpu"]
-        argv += ["--num_processes", str(n)]
+        argv += ["--num_processes", str(n), *LAUNCH_DEFAULTS]
     argv += [LAUNCH_PY, "train", spec.run_yaml]
     if spec.resume_from:
         argv += ["--resume_from_checkpoint", spec.resume_from]
