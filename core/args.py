@@ -109,6 +109,18 @@ class TemplateArguments:
 
 
 @dataclass
+class AdapterTemplateArguments(TemplateArguments):
+    """The template options of chat, score and export, which start from a trained run's adapter."""
+
+    template: Optional[Literal[TEMPLATE_NAMES]] = field(  # type: ignore[valid-type]
+        default=None,
+        metadata={"help": "Prompt template; optional. Empty = the one the adapter's run trained with (its run.yaml); "
+                          "without an adapter, or a run that recorded none, the tokenizer's own chat template if it "
+                          "has one, else 'default'."},
+    )
+
+
+@dataclass
 class DataArguments(TemplateArguments):
     dataset: Optional[str] = field(
         default=None, metadata={"help": "Dataset name(s) from dataset_info.json, comma separated."}
@@ -840,14 +852,21 @@ def _check_combinations(model_args, data_args, finetuning_args, generating_args,
 
 
 def cli_help() -> str:
-    """`launch.py train --help`: every option of ours with its help and choices."""
+    """`launch.py train --help`: every option, ours and transformers' TrainingArguments, with its
+    help, choices and default (TrainingArguments read from transformers' source, as the UI does)."""
     lines = ["usage: launch.py train [CONFIG.yaml] [--flag value ...]", ""]
+
+    def line(name: str, help_text: str, choices: Optional[Iterable], default: Any) -> str:
+        extra = f" (one of: {', '.join(map(str, choices))})" if choices else ""
+        return f"  --{name:<28} {help_text}{extra} [default: {default}]"
+
     for cls in OUR_DATACLASSES:
         lines.append(f"{cls.__name__}:")
-        for f in dataclasses.fields(cls):
-            choices = field_choices(f)
-            extra = f" (one of: {', '.join(map(str, choices))})" if choices else ""
-            lines.append(f"  --{f.name:<28} {f.metadata.get('help', '')}{extra} [default: {f.default}]")
-    lines.append("")
-    lines.append("Every transformers TrainingArguments flag is accepted too (e.g. --learning_rate, --num_train_epochs, --fp16).")
+        lines += [line(f.name, f.metadata.get("help", ""), field_choices(f), f.default) for f in dataclasses.fields(cls)]
+    fields = _training_arguments_source()
+    lines += ["", "TrainingArguments (transformers), the options this tool sets a default for or checks:"]
+    lines += [line(name, training_field(name).help, training_field(name).choices, training_field(name).default)
+              for name in TRAINING_OPTIONS if name in fields]
+    lines += ["", "TrainingArguments (transformers), every other flag, with transformers' defaults:"]
+    lines += [line(name, tf.help, tf.choices, tf.default) for name, tf in fields.items() if name not in TRAINING_OPTIONS]
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from core.args import TEMPLATE_NAMES, GeneratingArguments, ModelArguments, TemplateArguments
+from core.args import TEMPLATE_NAMES, AdapterTemplateArguments, GeneratingArguments, ModelArguments
 from core.data.templates import Template
 from core.errors import UserError
 
@@ -333,10 +333,10 @@ CHAT_DESCRIPTION = ("Chat in the terminal with a base model and a LoRA adapter; 
                     "adapter's run used. Type `clear` to start a new conversation, `exit` to quit.")
 
 
-def parse_chat_args(argv: list[str]) -> tuple[ModelArguments, TemplateArguments, GeneratingArguments, ChatArguments]:
+def parse_chat_args(argv: list[str]) -> tuple[ModelArguments, AdapterTemplateArguments, GeneratingArguments, ChatArguments]:
     from core.args import parse_cli
 
-    return parse_cli(argv, (ModelArguments, TemplateArguments, GeneratingArguments, ChatArguments),
+    return parse_cli(argv, (ModelArguments, AdapterTemplateArguments, GeneratingArguments, ChatArguments),
                      prog="launch.py chat", description=CHAT_DESCRIPTION)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from core.args import ModelArguments, TemplateArguments
+from core.args import AdapterTemplateArguments, ModelArguments
 from core.errors import UserError
 from core.progress import PROGRESS_PREFIX, print_progress  # noqa: F401 (PROGRESS_PREFIX: core/get_model.py imports it from here)
 
@@ -177,11 +177,11 @@ EXPORT_DESCRIPTION = ("Merge a LoRA adapter into its base model (always in full 
                       "--template is the one the adapter was trained with, recorded in export.json.")
 
 
-def parse_export_args(argv: list[str]) -> tuple[ModelArguments, TemplateArguments, ExportArguments]:
+def parse_export_args(argv: list[str]) -> tuple[ModelArguments, AdapterTemplateArguments, ExportArguments]:
     from core.args import parse_cli
 
     model_args, template_args, export_args = parse_cli(
-        argv, (ModelArguments, TemplateArguments, ExportArguments), prog="launch.py export", description=EXPORT_DESCRIPTION)
+        argv, (ModelArguments, AdapterTemplateArguments, ExportArguments), prog="launch.py export", description=EXPORT_DESCRIPTION)
     if model_args.quantization_bit is not None:
         raise UserError("export merges into the full-precision base model; drop --quantization_bit "
                         "(an adapter trained on a 4-bit base is merged the same way)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from core.args import DataArguments, ModelArguments, TemplateArguments, positive
+from core.args import AdapterTemplateArguments, DataArguments, ModelArguments, positive
 from core.data.templates import Template
 from core.errors import UserError
 
@@ -151,10 +151,10 @@ SCORE_DESCRIPTION = ("Print the reward a reward model (--stage rm) gives an answ
                      "folder (LoRA) or one of its checkpoint-N folders; an empty --template is the one its run used.")
 
 
-def parse_score_args(argv: list[str]) -> tuple[ModelArguments, TemplateArguments, ScoreArguments]:
+def parse_score_args(argv: list[str]) -> tuple[ModelArguments, AdapterTemplateArguments, ScoreArguments]:
     from core.args import parse_cli
 
-    return parse_cli(argv, (ModelArguments, TemplateArguments, ScoreArguments), prog="launch.py score",
+    return parse_cli(argv, (ModelArguments, AdapterTemplateArguments, ScoreArguments), prog="launch.py score",
                      description=SCORE_DESCRIPTION)
 
 

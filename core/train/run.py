@@ -200,7 +200,7 @@ def run_stage(args: TrainArgs, run_dir: Path) -> int:
         state = "finished" if finished else "aborted"
         rundir.write_status(run_dir, state, error=None if finished else "aborted by request; a checkpoint was saved")
         if args.finetuning.plot_loss:
-            write_plot(run_dir)
+            write_plot(run_dir, args.training.logging_steps)
     return 0 if finished else 130
 
 
@@ -244,10 +244,15 @@ def disk_full_line(run_dir: Path, line: str) -> str:
     return f"disk full while writing to {run_dir} ({line[:200]}){dropped}; {saved}; free some space and resume"
 
 
-def write_plot(run_dir: Path) -> None:
+def write_plot(run_dir: Path, logging_steps: Optional[float] = None) -> None:
     from core.plots import write_loss_html
 
     path = write_loss_html(run_dir)
+    if path is None:  # a run shorter than logging_steps logs no step, so there is no curve to draw
+        every = f" (--logging_steps {logging_steps:g})" if logging_steps else ""
+        print(f"[tuneforge] no loss plot: the run logged no step; it ended before the first logging step{every}",
+              flush=True)
+        return
     print(f"[tuneforge] loss plot: {path}", flush=True)
 
 
