@@ -21,7 +21,10 @@ def _context(demo_model, dataset_dir, tmp_path):
 
 
 def _marks(block: str) -> tuple[int, int]:
-    return len(re.findall(r'class="tf-token-trained"', block)), len(re.findall(r'class="tf-token-masked"', block))
+    """(trained tokens, masked tokens) of a record's block: each span counts its tokens."""
+    def count(kind: str) -> int:
+        return sum(int(n) for n in re.findall(rf'class="tf-token-{kind}" data-tokens="(\d+)"', block))
+    return count("trained"), count("masked")
 
 
 def test_preview_marks_what_training_trains_on_after_the_cutoff(demo_model, dataset_dir, tmp_path):
@@ -64,3 +67,26 @@ def test_preview_of_a_ranking_set_shows_the_prompt_and_the_chosen_answer_as_rm_a
     row = tokenize_pairwise(batch, tokenizer, template, 32, None)
     _, blocks, _ = render_preview(ctx, "demo_pref", str(demo_model), "llama2", 32, False, 1, "en")
     assert _marks(blocks) == (len(row["chosen_input_ids"][0]), len(row["prompt_input_ids"][0]))
+
+
+def test_preview_decodes_runs_of_tokens_so_chinese_characters_stay_whole(demo_model, dataset_dir, tmp_path):
+    """The demo tokenizer splits 家, 爱 and 安门 into byte pieces: one token at a time they showed as
+    "请把这个国\ufffd\ufffd\ufffd翻译成英文"."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from core.data.registry import add_dataset
+
+    text, answer = "请把这个国家翻译成英文：我爱北京天安门。", "Translate: I love Tiananmen in Beijing."
+    tokenizer = AutoTokenizer.from_pretrained(str(demo_model))
+    pieces = [tokenizer.decode([i]) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    assert any("\ufffd" in p for p in pieces), "the record must split characters over tokens"
+    src = tmp_path / "zh.jsonl"
+    src.write_text(json.dumps({"instruction": text, "output": answer}, ensure_ascii=False) + "\n", encoding="utf-8")
+    add_dataset(dataset_dir, "zh_preview", src)
+    ctx = _context(demo_model, dataset_dir, tmp_path)
+    _, blocks, _ = render_preview(ctx, "zh_preview", str(demo_model), "llama2", 256, False, 1, "en")
+    assert "\ufffd" not in blocks
+    assert text in blocks and answer in blocks
+    assert re.search(r'class="tf-token-masked" data-tokens="\d+">[^<]*请把这个国家翻译成英文', blocks)

@@ -9,6 +9,7 @@ tokenizer (transformers) only when asked for; never the model.
 from __future__ import annotations
 
 import html
+from itertools import groupby
 from typing import Any, Optional
 
 from core.errors import UserError
@@ -40,6 +41,19 @@ def tokenized(records: list[dict], shape: str, tokenizer: Any, template: Any, cu
     rows = tokenize_pairwise(batch, tokenizer, template, cutoff_len, None)
     return [(prompt + chosen, [False] * len(prompt) + [True] * len(chosen), length)
             for prompt, chosen, length in zip(rows["prompt_input_ids"], rows["chosen_input_ids"], rows["length"])]
+
+
+def decoded_spans(tokenizer: Any, ids: list[int], trained: list[bool]) -> list[tuple[str, bool, int]]:
+    """(text, trained or not, token count) of each run of consecutive tokens of the same kind.
+
+    A run is decoded as a whole: a byte-level tokenizer spreads one Chinese character over two or
+    three tokens, so decoding token by token showed each piece as "\ufffd".
+    """
+    spans = []
+    for on, run in groupby(zip(ids, trained), key=lambda pair: pair[1]):
+        tokens = [tok for tok, _ in run]
+        spans.append((tokenizer.decode(tokens), on, len(tokens)))
+    return spans
 
 
 def load_tokenizer(model: str) -> Any:
@@ -75,8 +89,8 @@ def render_preview(ctx: AppContext, name: Optional[str], model: str, template_na
     blocks = []
     shown = tokenized(records[:n], spec.shape, tokenizer, template, cutoff, train_on_prompt)
     for i, (ids, trained, length) in enumerate(shown):
-        spans = "".join(f'<span class="{"tf-token-trained" if on else "tf-token-masked"}">{html.escape(tokenizer.decode([tok]))}</span>'
-                        for tok, on in zip(ids, trained))
+        spans = "".join(f'<span class="{"tf-token-trained" if on else "tf-token-masked"}" data-tokens="{count}">'
+                        f'{html.escape(text)}</span>' for text, on, count in decoded_spans(tokenizer, ids, trained))
         blocks.append(f'<div class="tf-preview"><b>#{i + 1}</b> ({lengths[i]} tokens, {length} after cutoff_len)<br>{spans}</div><hr>')
     over = sum(1 for x in lengths if x > cutoff)
     share = 100.0 * over / len(lengths) if lengths else 0.0
