@@ -4,6 +4,7 @@
     python launch.py train [RUN.yaml] [--flag value ...]
     accelerate launch launch.py train ... the trainer on 1..N processes or machines
     python launch.py chat | score | export ...
+    python launch.py eval --task BENCHMARK ...   multiple-choice accuracy, base and adapter
     python launch.py data list | check | add | remove ...
     python launch.py demo-model           build the bundled demo model into data/models/demo
     python launch.py get-model NAME       build a real pretrained model offline (smollm2-135m-instruct)
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-COMMANDS = ("webui", "train", "chat", "score", "export", "data", "demo-model", "get-model")
+COMMANDS = ("webui", "train", "chat", "score", "export", "eval", "data", "demo-model", "get-model")
 
 
 def _run(command: str, argv: list[str]) -> int:
@@ -35,6 +36,8 @@ def _run(command: str, argv: list[str]) -> int:
         from core.score import main
     elif command == "export":
         from core.export import main
+    elif command == "eval":
+        from core.benchmark import main
     elif command == "data":
         from core.data.cli import main
     elif command == "demo-model":

@@ -5,6 +5,7 @@ Unified records are what the trainer, chat and web UI rely on:
   sft: {"system": str | None, "messages": [{"role": "user"|"assistant", "content": str}, ...]}
        alternating, starting with a user turn and ending with an assistant turn
   rw:  {"system": str | None, "messages": [... ending with a user turn], "chosen": str, "rejected": str}
+  mc:  {"subject": str, "question": str, "choices": [A, B, C, D texts], "answer": "A".."D"} (a benchmark)
   kto: like sft, plus "kto_tag": bool (the last answer is desirable or not)
 
 Conversion and validation are the same code path: a converter either returns a unified record
@@ -51,6 +52,8 @@ def convert_record(value: Any, spec: "DatasetSpec") -> dict:
         raise RecordProblem(f"is a {type(value).__name__}, not an object with fields; each record must be a JSON object")
     if spec.formatting == "sharegpt":
         return _convert_sharegpt(value, spec)
+    if spec.formatting == "choice":
+        return _convert_choice(value, spec)
     return _convert_alpaca(value, spec)
 
 
@@ -227,6 +230,43 @@ def _with_kto_tag(unified: dict, record: dict, spec: "DatasetSpec") -> dict:
     if not isinstance(tag, bool):
         raise RecordProblem(f"field '{column}' (kto_tag) must be true or false, got {_short(tag)}")
     return {**unified, "kto_tag": tag}
+
+
+# ---------------------------------------------------------------------------- choice (benchmarks)
+
+
+CHOICE_LETTERS = ("A", "B", "C", "D")
+
+
+def _convert_choice(record: dict, spec: "DatasetSpec") -> dict:
+    """A multiple-choice question: its text, four choices and the right letter (A-D, or the index
+    0-3 that MMLU's hub files use); the subject defaults to the dataset's name."""
+    cols = spec.columns
+    question = _required_str(record, cols["question"], "question")
+    choices = [_choice_text(record, cols[letter], letter) for letter in CHOICE_LETTERS]
+    column = cols["answer"]
+    if column not in record or record[column] is None:
+        raise RecordProblem(f"has no field '{column}' (the answer column); give the right choice's letter, A-D")
+    answer = record[column]
+    if isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(CHOICE_LETTERS):
+        answer = CHOICE_LETTERS[answer]
+    elif isinstance(answer, str) and answer.strip().upper() in CHOICE_LETTERS:
+        answer = answer.strip().upper()
+    else:
+        raise RecordProblem(f"field '{column}' (answer) must be one of the letters A, B, C, D, got {_short(answer)}")
+    subject = _optional_str(record, cols.get("subject")).strip() or spec.name
+    return {"subject": subject, "question": question, "choices": choices, "answer": answer}
+
+
+def _choice_text(record: dict, column: Optional[str], letter: str) -> str:
+    if not column or column not in record or record[column] is None:
+        raise RecordProblem(f"has no field '{column}' (choice {letter}); a question needs the four choices A, B, C, D")
+    value = record[column]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # CSV and JSON benchmarks hold numeric choices as numbers
+    if not isinstance(value, str) or not value.strip():
+        raise RecordProblem(f"field '{column}' (choice {letter}) must be a non-empty text, got {_short(value)}")
+    return value
 
 
 # ---------------------------------------------------------------------------- helpers

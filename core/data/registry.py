@@ -43,11 +43,13 @@ INFO_FILE = "dataset_info.json"
 LOCK_FILE = ".dataset_info.json.lock"
 LOCK_TIMEOUT_S = 60
 
-FORMATTINGS = ("alpaca", "sharegpt")
+FORMATTINGS = ("alpaca", "sharegpt", "choice")
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": None,
                   "system": "system", "chosen": None, "rejected": None, "kto_tag": None}
 SHAREGPT_COLUMNS = {"messages": "conversations", "system": "system", "chosen": "chosen", "rejected": "rejected",
                     "kto_tag": None}
+# choice: a multiple-choice benchmark (MMLU, C-Eval, CMMLU style) for `launch.py eval`, not for training.
+CHOICE_COLUMNS = {"question": "question", "A": "A", "B": "B", "C": "C", "D": "D", "answer": "answer", "subject": "subject"}
 TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "system_tag")
 ENTRY_KEYS = ("file_name", "file_sha1", "hf_hub_url", "script_url", "formatting", "ranking", "columns",
               "tags", "split", "subset")
@@ -68,6 +70,9 @@ STAGE_NEEDS = {
     "grpo": "instruction data (prompts with a reference answer)",
 }
 SHAPE_STAGES = {"pt": "--stage pt", "sft": "--stage sft/grpo", "rw": "--stage rm/dpo", "kto": "--stage kto"}
+# A benchmark is not trained on: its name goes to `launch.py eval --task NAME` (core/benchmark.py).
+SHAPE_NAMES["mc"] = "a multiple-choice benchmark (formatting choice)"
+SHAPE_STAGES["mc"] = "`launch.py eval --task NAME` to score a model on it"
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -94,6 +99,8 @@ class DatasetSpec:
     def shape(self) -> str:
         if self.ranking:
             return "rw"
+        if self.formatting == "choice":
+            return "mc"
         if self.columns.get("kto_tag"):
             return "kto"
         return "pt" if self.text else "sft"
@@ -191,7 +198,7 @@ def spec_from_entry(name: str, entry: object, dataset_dir: Path) -> DatasetSpec:
     if not isinstance(ranking, bool):
         raise UserError(f"{where}: 'ranking' must be true or false, got {json.dumps(ranking)}")
     given = _string_map(entry.get("columns"), where, "columns")
-    defaults = SHAREGPT_COLUMNS if formatting == "sharegpt" else ALPACA_COLUMNS
+    defaults = {"sharegpt": SHAREGPT_COLUMNS, "choice": CHOICE_COLUMNS}.get(formatting, ALPACA_COLUMNS)
     for key in given:
         if key not in defaults:
             raise UserError(f"{where}: column key '{key}' is not used by {formatting} data; allowed: {', '.join(defaults)}")
@@ -215,6 +222,8 @@ def spec_from_entry(name: str, entry: object, dataset_dir: Path) -> DatasetSpec:
         subset=entry.get("subset"),
         text=_is_text(entry, given, formatting, dataset_dir),
     )
+    if formatting == "choice" and ranking:
+        raise UserError(f"{where}: a \"choice\" benchmark cannot be a ranking dataset; remove \"ranking\"")
     if spec.text and spec.ranking:
         raise UserError(f"{where} is plain text and cannot be a ranking dataset; remove \"ranking\" or map a response column")
     if spec.ranking and spec.columns.get("kto_tag"):
