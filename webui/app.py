@@ -192,10 +192,10 @@ def build_app(ctx) -> Any:
                 runs = runs_tab.build(ctx, lang)
             with gr.Tab(I18N("tab.datasets"), id="datasets", elem_id="tab-datasets") as data_tab_obj:
                 datasets = datasets_tab.build(ctx, lang)
-            with gr.Tab(I18N("tab.chat"), id="chat", elem_id="tab-chat"):
+            with gr.Tab(I18N("tab.chat"), id="chat", elem_id="tab-chat") as chat_tab_obj:
                 chat = chat_tab.build(ctx, lang, chat_target)
-            with gr.Tab(I18N("tab.export"), id="export", elem_id="tab-export"):
-                export_tab.build(ctx, lang)
+            with gr.Tab(I18N("tab.export"), id="export", elem_id="tab-export") as export_tab_obj:
+                export = export_tab.build(ctx, lang)
 
         lang.change(None, lang, lang, js=LANG_JS)
         # A reload (or a second browser) is a new session: find the live run again and restore
@@ -207,7 +207,8 @@ def build_app(ctx) -> Any:
             .then(*real_model_banners(ctx, lang, train, chat), **hidden) \
             .then(*train["fresh_output_dir"], **hidden) \
             .then(mark_ready, None, ready, **hidden)
-        for tab, event in ((runs_tab_obj, runs["refresh_event"]), (data_tab_obj, datasets["refresh_event"])):
+        for tab, event in ((runs_tab_obj, runs["refresh_event"]), (data_tab_obj, datasets["refresh_event"]),
+                           (chat_tab_obj, chat["refresh_event"]), (export_tab_obj, export["refresh_event"])):
             demo.load(*event)
             tab.select(*event)
         train_tab_obj.select(*train["refresh_choices"])

@@ -71,7 +71,9 @@ def wire(ctx: AppContext, holder: ChatModel, c: dict[str, Any], lang, chat_targe
     gen_inputs = [c["gen"][name] for name in handlers.GENERATION_CONTROLS]
     stop = partial(handlers.stop_current, holder)
     no_queue = dict(queue=False)
-    c["refresh"].click(partial(handlers.refresh_choices, ctx), c["adapter"], [c["adapter"], c["model"]])
+    # Also run on page load and when the tab is selected (webui/app.py): a new run is listed without ↻.
+    c["refresh_event"] = (partial(handlers.refresh_choices, ctx), c["adapter"], [c["adapter"], c["model"]])
+    c["refresh"].click(*c["refresh_event"])
     c["adapter"].input(handlers.on_adapter, [c["model"], c["adapter"]], [c["model"], c["template"], c["system"]])
     c["model"].input(handlers.on_model, [c["model"], c["adapter"]], c["template"])
 

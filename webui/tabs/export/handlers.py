@@ -91,7 +91,10 @@ def refresh_choices(ctx: AppContext, adapter: Optional[str]):
     """(adapter picker, model picker) with the runs and models made meanwhile."""
     import gradio as gr
 
-    return gr.Dropdown(choices=choices.finished_adapters(ctx), value=adapter), gr.Dropdown(choices=choices.model_choices(ctx))
+    adapters = choices.finished_adapters(ctx)
+    # Nothing picked yet: the newest run, as when the page was built.
+    value = adapter if adapter else (adapters[0] if adapters else None)
+    return gr.Dropdown(choices=adapters, value=value), gr.Dropdown(choices=choices.model_choices(ctx))
 
 
 def on_adapter(ctx: AppContext, model: Optional[str], adapter: Optional[str]):

@@ -50,7 +50,9 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
 
 
 def wire(ctx: AppContext, job: ExportJob, c: dict[str, Any], lang) -> None:
-    c["refresh"].click(partial(handlers.refresh_choices, ctx), c["adapter"], [c["adapter"], c["model"]])
+    # Also run on page load and when the tab is selected (webui/app.py): a new run is listed without ↻.
+    c["refresh_event"] = (partial(handlers.refresh_choices, ctx), c["adapter"], [c["adapter"], c["model"]])
+    c["refresh"].click(*c["refresh_event"])
     c["adapter"].input(partial(handlers.on_adapter, ctx), [c["model"], c["adapter"]], [c["model"], c["dir"]])
     inputs = [c["model"], c["adapter"], c["dir"], c["size"], c["go"], lang]
     outputs = [c["progress"], c["status"], c["log"]]
