@@ -294,7 +294,8 @@ def test_twenty_concurrent_adds_from_processes(tmp_path):
 def test_detect_shape_and_columns(tmp_path):
     write_json(tmp_path / "qa.json", [{"question": "q", "answer": "a", "context": "c", "system": "s"}])
     assert detect_shape_and_columns(tmp_path / "qa.json") == (
-        "sft", ["question", "answer", "context", "system"], {"prompt": "question", "response": "answer", "system": "system"}, False, "alpaca")
+        "sft", ["question", "answer", "context", "system"],
+        {"prompt": "question", "response": "answer", "query": "context", "system": "system"}, False, "alpaca")
     write_json(tmp_path / "r.json", [{"instruction": "q", "input": "", "output": ["a", "b"]}])
     shape, _, proposed, ranking, _ = detect_shape_and_columns(tmp_path / "r.json")
     assert (shape, ranking, proposed) == ("rw", True, {"prompt": "instruction", "response": "output", "query": "input"})

@@ -161,7 +161,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "data.exists": ("A dataset named {name} already exists: press “Replace the existing dataset” to replace it.",
                     "已存在名为 {name} 的数据集：点击“替换已有数据集”以替换。"),
     "data.registered": ("Registered {name}: {records} records ({shape})", "已登记 {name}：{records} 条记录（{shape}）"),
-    "data.errors": ("Rejected: {count} invalid records; first ones:", "已拒绝：{count} 条无效记录；前几条："),
+    "data.errors": ("Rejected: {count} of {total} records are invalid; the first {shown}:",
+                    "已拒绝：{total} 条记录中有 {count} 条无效；前 {shown} 条："),
+    "data.map_hint": ("choose its column in the “{box}” box above", "在上方“{box}”框中选择它所在的列"),
+    "data.map_hint_other": ("map its column ({key}) in dataset_info.json's \"columns\"",
+                            "在 dataset_info.json 的 \"columns\" 中映射它所在的列（{key}）"),
+    "data.no_column": ("No column of {file} is chosen in the “{box}” box, and the file has no column named “{column}”: "
+                       "choose the column that holds it there (the file's columns: {columns}).",
+                       "{file} 中没有列被选入“{box}”框，文件中也没有名为“{column}”的列：请在该框中选择对应的列"
+                       "（文件的列：{columns}）。"),
     "data.col.prompt": ("Instruction column (prompt)", "指令列（prompt）"),
     "data.col.query": ("Input column (query)", "输入列（query）"),
     "data.col.response": ("Answer column (response)", "回答列（response）"),

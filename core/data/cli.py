@@ -3,6 +3,7 @@
     data list                          table of datasets: name, shape, records, file, sha1
     data check NAME                    validate every record; exit 1 when problems are found
     data add NAME FILE [--columns prompt=q,response=a] [--ranking] [--formatting sharegpt] [--replace]
+                                       (without --columns, common column names are mapped by themselves)
     data remove NAME [--delete-file]
     (every command takes --dataset_dir DIR, default: data)
 
@@ -13,13 +14,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Optional
 
 from core.data.loaders import DATA_EXTENSIONS
-from core.data.registry import FORMATTINGS, add_dataset, check_dataset, load_registry, remove_dataset
+from core.data.registry import (
+    FORMATTINGS,
+    add_dataset,
+    check_dataset,
+    columns_to_register,
+    detect_shape_and_columns,
+    load_registry,
+    remove_dataset,
+)
 from core.errors import UserError
 
 DEFAULT_DATASET_DIR = "data"
+MAPPING_ORDER = ("prompt", "query", "response", "history", "system", "messages", "chosen", "rejected", "kto_tag")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,9 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     add = sub.add_parser("add", parents=[common], help="validate a file, copy it into the dataset dir and register it")
     add.add_argument("name", help="name for the dataset (letters, digits, _ . -)")
     add.add_argument("file", help=f"the data file ({', '.join(DATA_EXTENSIONS)})")
-    add.add_argument("--columns", default=None, help="column mapping, e.g. prompt=question,response=answer")
-    add.add_argument("--ranking", action="store_true", help="pairwise data: the response is [chosen, rejected]")
-    add.add_argument("--formatting", choices=FORMATTINGS, default="alpaca", help="record layout (default: alpaca)")
+    add.add_argument("--columns", default=None,
+                     help="column mapping, e.g. prompt=question,response=answer (default: common names such as "
+                          "instruction/question/问题, input/context/补充, output/answer/答案, history/历史 are "
+                          "mapped by themselves)")
+    add.add_argument("--ranking", action="store_true", default=None,
+                     help="pairwise data: the response is [chosen, rejected] (default: detected without --columns)")
+    add.add_argument("--formatting", choices=FORMATTINGS, default=None,
+                     help="record layout (default: detected without --columns, else alpaca)")
     add.add_argument("--replace", action="store_true", help="overwrite a dataset of the same name")
 
     remove = sub.add_parser("remove", parents=[common], help="unregister a dataset")
@@ -103,10 +119,29 @@ def cmd_check(dataset_dir: str, name: str) -> int:
     return 0
 
 
+def proposed_mapping(file: str, formatting: Optional[str], ranking: Optional[bool]) -> tuple[Optional[dict[str, str]], str, bool]:
+    """(columns, formatting, ranking) for `data add` without --columns: the mapping the web UI's
+    upload proposes (core.data.registry.COLUMN_SYNONYMS), for the formatting and ranking given or
+    detected."""
+    shape, _, proposed, found_ranking, found_formatting = detect_shape_and_columns(file)
+    if formatting not in (None, found_formatting):  # another layout than the file's: map nothing
+        return None, formatting, bool(ranking)
+    columns = {key: proposed[key] for key in MAPPING_ORDER if key in proposed}
+    if columns:
+        print("mapped columns: " + ", ".join(f"{key}={column}" for key, column in columns.items())
+              + " (pass --columns to choose others)")
+    columns = columns_to_register(columns, shape, found_formatting, found_ranking)
+    return columns or None, found_formatting, found_ranking if ranking is None else ranking
+
+
 def cmd_add(args: argparse.Namespace) -> int:
+    columns = parse_columns(args.columns)
+    formatting, ranking = args.formatting or "alpaca", bool(args.ranking)
+    if columns is None and Path(args.file).is_file():
+        columns, formatting, ranking = proposed_mapping(args.file, args.formatting, args.ranking)
     spec = add_dataset(
-        args.dataset_dir, args.name, args.file, columns=parse_columns(args.columns),
-        ranking=args.ranking, formatting=args.formatting, replace=args.replace,
+        args.dataset_dir, args.name, args.file, columns=columns,
+        ranking=ranking, formatting=formatting, replace=args.replace,
     )
     report = check_dataset(args.dataset_dir, args.name, max_errors=1)
     print(f"added dataset '{spec.name}' ({spec.shape}, {report.records} records) as {args.dataset_dir}/{spec.file_name}, sha1 {spec.file_sha1}")

@@ -16,14 +16,34 @@ The caller (loaders.py) adds the file and record number to the message.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     from core.data.registry import DatasetSpec
 
 
+def cli_map_hint(key: str) -> str:
+    """How the command line maps a column to a mapping key (the web UI says it its own way)."""
+    return f"map the column with --columns {key}=NAME"
+
+
 class RecordProblem(Exception):
-    """What is wrong with one record, without its location (the loader adds that)."""
+    """What is wrong with one record, without its location (the loader adds that).
+
+    A missing column names its mapping key (`column_key`); `text(map_hint)` then ends with how to
+    map it, which each front end words for its own controls (the CLI's --columns by default).
+    """
+
+    def __init__(self, message: str, column_key: Optional[str] = None):
+        super().__init__(message)
+        self.column_key = column_key
+
+    def text(self, map_hint: Callable[[str], str] = cli_map_hint) -> str:
+        message = str(self.args[0])
+        return f"{message}; add it or {map_hint(self.column_key)}" if self.column_key else message
+
+    def __str__(self) -> str:
+        return self.text()
 
 
 # sharegpt: the default tags (ShareGPT's own), and the OpenAI-style ones accepted when the
@@ -101,7 +121,7 @@ def _alpaca_pair(record: dict, cols: dict) -> tuple[str, str]:
     else:
         field = cols["response"]
         if field not in record:
-            raise RecordProblem(f"has no field '{field}' (the response column); add it or map the column")
+            raise RecordProblem(f"has no field '{field}' (the response column)", column_key="response")
         pair = _maybe_json_list(record[field])
         if not isinstance(pair, list) or len(pair) != 2:
             got = f"a list of {len(pair)}" if isinstance(pair, list) else f"a {type(pair).__name__}"
@@ -141,7 +161,7 @@ def _convert_sharegpt(record: dict, spec: "DatasetSpec") -> dict:
     cols = spec.columns
     column = cols["messages"]
     if column not in record:
-        raise RecordProblem(f"has no field '{column}' (the messages column); add it or map it with --columns messages=NAME")
+        raise RecordProblem(f"has no field '{column}' (the messages column)", column_key="messages")
     raw = _maybe_json_list(record[column])
     if not isinstance(raw, list) or not raw:
         raise RecordProblem(f"field '{column}' must be a non-empty list of messages, got {_short(raw)}")
@@ -286,8 +306,8 @@ def _required_str(record: dict, column: str, what: str) -> str:
 def _missing(record: dict, column: str, what: str) -> str:
     key = {"prompt": "prompt", "response": "response", "text": "prompt"}.get(what, what.split()[0])
     raise RecordProblem(
-        f"has no field '{column}' (the {what} column; fields present: {', '.join(sorted(map(str, record))) or 'none'}); "
-        f"add it or map the column with --columns {key}=NAME"
+        f"has no field '{column}' (the {what} column; fields present: {', '.join(sorted(map(str, record))) or 'none'})",
+        column_key=key,
     )
 
 

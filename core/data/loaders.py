@@ -14,9 +14,9 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
-from core.data.formats import RecordProblem, convert_record
+from core.data.formats import RecordProblem, cli_map_hint, convert_record
 from core.errors import UserError
 
 if TYPE_CHECKING:
@@ -209,16 +209,21 @@ def _offline() -> bool:
 
 
 def convert_all(
-    raw: Iterable[RawRecord], spec: "DatasetSpec", max_errors: Optional[int] = 20
+    raw: Iterable[RawRecord], spec: "DatasetSpec", max_errors: Optional[int] = 20,
+    map_hint: Callable[[str], str] = cli_map_hint,
 ) -> tuple[list[dict], list[str]]:
-    """Unified records and the problems found (each "<file>: <record>: <what>"), up to max_errors."""
+    """Unified records and the problems found (each "<file>: <record>: <what>"), up to max_errors.
+
+    `map_hint(key)` says how to map a missing column (the CLI's --columns unless a caller, the
+    web UI, names its own controls).
+    """
     records: list[dict] = []
     problems: list[str] = []
     for item in raw:
         try:
             records.append(convert_record(item.value, spec))
         except RecordProblem as err:
-            problems.append(_locate(item.where, str(err)))
+            problems.append(_locate(item.where, err.text(map_hint)))
             if max_errors is not None and len(problems) >= max_errors:
                 break
     return records, problems

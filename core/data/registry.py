@@ -372,9 +372,33 @@ def check_dataset(dataset_dir: str | Path, name: str, max_errors: int = 20) -> D
 # ---------------------------------------------------------------------------- upload flow
 
 
-PROMPT_CANDIDATES = ("instruction", "prompt", "question", "query", "input", "text", "content")
-RESPONSE_CANDIDATES = ("output", "response", "answer", "completion", "target")
-MESSAGES_CANDIDATES = ("conversations", "messages", "conversation", "dialog")
+# Column names that mean a mapping key, in English and Chinese, so that an upload (web UI) or
+# `data add` without --columns maps common names by itself. Matched without regard to case,
+# spaces, '-' and '_'; earlier names win when a file has several.
+COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "prompt": ("instruction", "prompt", "question", "问题", "指令", "提问", "问", "题目", "指示"),
+    "query": ("input", "query", "context", "补充", "输入", "上下文", "背景", "补充信息", "补充说明"),
+    "response": ("output", "response", "answer", "completion", "target", "reply", "答案", "回答", "输出", "回复", "答"),
+    "history": ("history", "历史", "对话历史", "历史对话"),
+    "system": ("system", "system_prompt", "系统", "系统提示", "系统提示词"),
+}
+# Without a prompt-like column, an input-like or text column is the prompt (plain text when no
+# response column exists either).
+PROMPT_FALLBACKS = ("query", "input", "context", "text", "content", "输入", "文本", "内容")
+MESSAGES_CANDIDATES = ("conversations", "messages", "conversation", "dialog", "对话", "消息")
+
+
+def _column_key(name: object) -> str:
+    return re.sub(r"[\s_-]+", "", str(name)).lower()
+
+
+def find_column(found: list[str], names: tuple[str, ...], taken: tuple[Optional[str], ...] = ()) -> Optional[str]:
+    """The file's column that is one of `names` (the first of them that matches), not one already taken."""
+    by_key: dict[str, str] = {}
+    for column in found:
+        if column not in taken:
+            by_key.setdefault(_column_key(column), column)
+    return next((by_key[_column_key(n)] for n in names if _column_key(n) in by_key), None)
 
 
 def detect_shape_and_columns(path: str | Path) -> tuple[str, list[str], dict[str, str], bool, str]:
@@ -400,21 +424,24 @@ def detect_shape_and_columns(path: str | Path) -> tuple[str, list[str], dict[str
 
     # kto: LLaMA-Factory's kto_tag column, or trl's unpaired `label`, holding true/false.
     kto_tag = next((c for c in ("kto_tag", "label") if isinstance(first.get(c), bool)), None)
-    messages = [c for c in MESSAGES_CANDIDATES if c in found and is_message_list(c)] or [c for c in found if is_message_list(c)]
+    listed = find_column([c for c in found if is_message_list(c)], MESSAGES_CANDIDATES)
+    messages = [listed] if listed else [c for c in found if is_message_list(c)]
     if messages:
         ranking = "chosen" in found and "rejected" in found
         proposed = {"messages": messages[0]}
-        if "system" in found:
-            proposed["system"] = "system"
+        system = find_column(found, COLUMN_SYNONYMS["system"])
+        if system:
+            proposed["system"] = system
         if kto_tag and not ranking:
             return "kto", found, {**proposed, "kto_tag": kto_tag}, False, "sharegpt"
         return ("rw" if ranking else "sft"), found, proposed, ranking, "sharegpt"
 
     proposed = {}
-    prompt = next((c for c in PROMPT_CANDIDATES if c in found), None)
+    instruction = find_column(found, COLUMN_SYNONYMS["prompt"])
+    prompt = instruction or find_column(found, PROMPT_FALLBACKS)
     if prompt:
         proposed["prompt"] = prompt
-    response = next((c for c in RESPONSE_CANDIDATES if c in found), None)
+    response = find_column(found, COLUMN_SYNONYMS["response"], taken=(prompt,))
     if "chosen" in found and "rejected" in found:
         proposed.update(chosen="chosen", rejected="rejected")
         ranking = True
@@ -422,14 +449,24 @@ def detect_shape_and_columns(path: str | Path) -> tuple[str, list[str], dict[str
         ranking = response is not None and isinstance(first.get(response), list) and len(first[response]) == 2
     if response:
         proposed["response"] = response
-    if prompt and not response and not ranking:
+    if prompt and not instruction and not response and not ranking:  # a text column alone: plain text
         return "pt", found, {"prompt": prompt}, False, "alpaca"
-    for key, col in (("query", "input"), ("history", "history"), ("system", "system")):
-        if col in found and col != prompt:
+    for key in ("query", "history", "system"):
+        col = find_column(found, COLUMN_SYNONYMS[key], taken=(prompt, response))
+        if col:
             proposed[key] = col
     if kto_tag and not ranking:
         return "kto", found, {**proposed, "kto_tag": kto_tag}, False, "alpaca"
     return ("rw" if ranking else "sft"), found, proposed, ranking, "alpaca"
+
+
+def columns_to_register(columns: dict[str, str], shape: str, formatting: str, ranking: bool) -> dict[str, str]:
+    """The mapping to register for a file detected as `shape`. A prompt column alone means plain
+    text to the registry (see _is_text): instruction data without an answer column keeps the
+    default one, so that checking its records says the answers are missing."""
+    if shape != "pt" and formatting == "alpaca" and not ranking and set(columns) == {"prompt"}:
+        return {**columns, "response": ALPACA_COLUMNS["response"]}
+    return dict(columns)
 
 
 # ---------------------------------------------------------------------------- registration

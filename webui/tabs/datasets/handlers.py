@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from core.errors import UserError
 from webui.context import AppContext
@@ -24,6 +25,7 @@ COLUMN_KEYS = ("prompt", "query", "response", "history", "system", "messages", "
 SHAREGPT_KEYS = ("messages", "system", "chosen", "rejected")
 ALPACA_KEYS = ("prompt", "query", "response", "history", "system", "chosen", "rejected")
 DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
+MAX_SHOWN_PROBLEMS = 10  # of a refused upload; the count says how many there are in all
 
 
 # ---------------------------------------------------------------------------- the table
@@ -110,9 +112,24 @@ def mapping_keys(formatting: str) -> tuple[str, ...]:
     return SHAREGPT_KEYS if formatting == "sharegpt" else ALPACA_KEYS
 
 
+def as_uploaded(text: str, path: Path) -> str:
+    """A message about an upload, naming the user's file instead of the server's temporary copy
+    (Gradio keeps the uploaded file's name as the last part of that copy's path)."""
+    return text.replace(str(path), path.name)
+
+
+def map_hint(lang: str) -> Callable[[str], str]:
+    """How this tab maps a missing column: its column box (the CLI says --columns)."""
+    def hint(key: str) -> str:
+        if key in COLUMN_KEYS:
+            return t(lang, "data.map_hint", box=t(lang, f"data.col.{key}"))
+        return t(lang, "data.map_hint_other", key=key)
+    return hint
+
+
 def on_upload(file: Any, lang: str) -> list[Any]:
     """A file was uploaded: [its path, what was detected, a proposed name, formatting, ranking,
-    *the column boxes (proposed mapping)]."""
+    *the column boxes (proposed mapping: core.data.registry.COLUMN_SYNONYMS)]."""
     import gradio as gr
 
     from core.data.registry import detect_shape_and_columns
@@ -123,8 +140,9 @@ def on_upload(file: Any, lang: str) -> list[Any]:
     try:
         shape, found, proposed, ranking, formatting = detect_shape_and_columns(path)
     except UserError as err:
-        gr.Warning(str(err))
-        return [None, f"**{html.escape(str(err))}**", "", gr.skip(), gr.skip(), *[gr.skip()] * len(COLUMN_KEYS)]
+        message = as_uploaded(str(err), path)
+        gr.Warning(message)
+        return [None, f"**{html.escape(message)}**", "", gr.skip(), gr.skip(), *[gr.skip()] * len(COLUMN_KEYS)]
     detected = t(lang, "data.detected", shape=shape, formatting=formatting,
                  ranking=t(lang, "data.ranking") if ranking else "",
                  columns=", ".join(f"`{column}`" for column in found) or "–")
@@ -141,9 +159,21 @@ def on_formatting(formatting: str) -> list[Any]:
     return [gr.Dropdown(visible=k in mapping_keys(formatting)) for k in COLUMN_KEYS]
 
 
+@dataclass
+class UploadCheck:
+    """An upload checked under the chosen mapping: its records, how many are invalid, and the
+    first problems (each naming the uploaded file, the record and, for a missing column, the box)."""
+
+    records: int
+    invalid: int
+    problems: list[str]
+
+
 def validate_upload(ctx: AppContext, path: Path, name: str, columns: dict[str, str], ranking: bool,
-                    formatting: str, max_errors: int = 10) -> tuple[int, list[str]]:
-    """(records, first problems) of a file under the chosen mapping, without registering it."""
+                    formatting: str, lang: str = "en") -> UploadCheck:
+    """Every record of a file under the chosen mapping, without registering it. A required column
+    that is neither chosen nor in the file under its default name is one UserError, not one
+    problem per record."""
     from core.data.loaders import convert_all, read_path
     from core.data.registry import spec_from_entry
 
@@ -155,9 +185,24 @@ def validate_upload(ctx: AppContext, path: Path, name: str, columns: dict[str, s
     if columns:
         entry["columns"] = columns
     spec = spec_from_entry(name or "upload", entry, ctx.dataset_dir)
-    raw, problems = read_path(path)
-    _, bad = convert_all(raw, spec, max_errors=max_errors)
-    return len(raw), (problems + bad)[:max_errors]
+    raw, unreadable = read_path(path)
+    _refuse_unchosen_column(spec, raw, path, lang)
+    _, bad = convert_all(raw, spec, max_errors=None, map_hint=map_hint(lang))
+    problems = unreadable + bad
+    return UploadCheck(len(raw) + len(unreadable), len(problems),
+                       [as_uploaded(p, path) for p in problems[:MAX_SHOWN_PROBLEMS]])
+
+
+def _refuse_unchosen_column(spec: Any, raw: list, path: Path, lang: str) -> None:
+    rows = [r.value for r in raw if isinstance(r.value, dict)]
+    if not rows:  # lines of a .txt file: no columns
+        return
+    present = {str(k) for row in rows for k in row}
+    required = {"alpaca": "prompt", "sharegpt": "messages"}.get(spec.formatting)
+    column = spec.columns.get(required) if required else None
+    if required and column not in present:
+        raise UserError(t(lang, "data.no_column", file=path.name, box=t(lang, f"data.col.{required}"), column=column,
+                          columns=", ".join(sorted(present))))
 
 
 def register(ctx: AppContext, path: Optional[str], name: str, formatting: str, ranking: bool, lang: str, *cols: str):
@@ -175,24 +220,28 @@ def _register(ctx: AppContext, replacing: bool, path: Optional[str], name: str, 
     """Outputs (message, Replace button, *refresh's table and pickers, message line)."""
     import gradio as gr
 
-    from core.data.registry import add_dataset, load_registry
+    from core.data.registry import add_dataset, columns_to_register, detect_shape_and_columns, load_registry
 
     columns = {k: v for k, v in zip(COLUMN_KEYS, cols) if k in mapping_keys(formatting) and v and v != NONE}
     try:
         if not path:
             raise UserError(t(lang, "data.no_file"))
+        shape = detect_shape_and_columns(Path(path))[0]
+        columns = columns_to_register(columns, shape, formatting, bool(ranking))
         name = (name or "").strip()
         if not replacing and name in load_registry(ctx.dataset_dir):
             return t(lang, "data.exists", name=name), gr.Button(visible=True), *[gr.skip()] * 5
-        records, problems = validate_upload(ctx, Path(path), name, columns, bool(ranking), formatting)
-        if problems:
-            lines = "\n".join(f"- {html.escape(p)}" for p in problems)
-            return t(lang, "data.errors", count=len(problems)) + "\n" + lines, gr.Button(visible=False), *[gr.skip()] * 5
+        check = validate_upload(ctx, Path(path), name, columns, bool(ranking), formatting, lang)
+        if check.problems:
+            lines = "\n".join(f"- {html.escape(p)}" for p in check.problems)
+            head = t(lang, "data.errors", count=check.invalid, total=check.records, shown=len(check.problems))
+            return head + "\n" + lines, gr.Button(visible=False), *[gr.skip()] * 5
         spec = add_dataset(ctx.dataset_dir, name, path, columns=columns or None, ranking=bool(ranking),
                            formatting=formatting, replace=bool(replacing))
     except UserError as err:
-        return f"**{html.escape(str(err))}**", gr.Button(visible=False), *[gr.skip()] * 5
-    message = t(lang, "data.registered", name=name, records=records, shape=spec.shape)
+        message = as_uploaded(str(err), Path(path)) if path else str(err)
+        return f"**{html.escape(message)}**", gr.Button(visible=False), *[gr.skip()] * 5
+    message = t(lang, "data.registered", name=name, records=check.records, shape=spec.shape)
     gr.Info(message)
     table, remove_pick, preview_pick, existing, _ = refresh(ctx, lang)
     return message, gr.Button(visible=False), table, remove_pick, preview_pick, existing, ""
