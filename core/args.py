@@ -414,7 +414,7 @@ def _training_arguments_source() -> dict[str, TrainingField]:
     for node in cls.body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
-        default, help_text = None, ""
+        default, help_text, listed = None, "", None
         call = node.value
         if isinstance(call, ast.Call):
             for kw in call.keywords:
@@ -424,11 +424,14 @@ def _training_arguments_source() -> dict[str, TrainingField]:
                     for k, v in zip(kw.value.keys, kw.value.values):
                         if isinstance(k, ast.Constant) and k.value == "help":
                             help_text = _literal(v) or ""
+                        elif isinstance(k, ast.Constant) and k.value == "choices":
+                            listed = _literal(v)  # a literal list (train_sampling_strategy); else None
         elif call is not None:
             default = _literal(call)
         annotation = ast.unparse(node.annotation)
         name = node.target.id
-        out[name] = TrainingField(name, default, " ".join(str(help_text).split()), annotation, _annotation_choices(annotation))
+        choices = tuple(listed) if isinstance(listed, list) and listed else _annotation_choices(annotation)
+        out[name] = TrainingField(name, default, " ".join(str(help_text).split()), annotation, choices)
     return out
 
 

@@ -34,6 +34,7 @@ CSS = """
 .tf-token-masked { color: #8a8a8a; }
 .tf-preview { font-family: var(--font-mono); white-space: pre-wrap; font-size: 13px; line-height: 1.7; }
 #tf-header { align-items: center; }
+.tf-check { min-width: 180px !important; }
 """
 
 # The language switch changes gradio's own front-end locale (the store gr.I18n reads), so every
@@ -212,12 +213,18 @@ def build_app(ctx) -> Any:
             demo.load(*event)
             tab.select(*event)
         train_tab_obj.select(*train["refresh_choices"])
+        # The dataset preview measures lengths against the Train tab's cutoff, not a default of its own.
+        data_tab_obj.select(same_value, train["fields"]["cutoff_len"], datasets["preview_cutoff"], show_progress="hidden")
     return demo
 
 
 def same_language(lang: str) -> str:
     """The browser's language, which BROWSER_LANG_JS reads before this runs."""
     return lang
+
+
+def same_value(value: Any) -> Any:
+    return value
 
 
 def mark_ready() -> str:

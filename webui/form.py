@@ -162,7 +162,8 @@ def build_control(name: str, value: Any = None, **overrides: Any):
             choices = [NONE, *choices]
         return gr.Dropdown(choices=choices, value=value, **kw)
     if spec.kind == "bool":
-        return gr.Checkbox(value=value, **kw)
+        # A checkbox in a row gets no min width of its own and is squeezed to a column (app.py's CSS).
+        return gr.Checkbox(value=value, elem_classes=["tf-check"], **kw)
     if spec.optional and spec.kind in ("int", "float"):
         # gr.Number cannot hold "unset" (it shows and returns 0): empty text means None.
         return gr.Textbox(value=value, lines=1, max_lines=1, placeholder="–", **kw)

@@ -387,7 +387,7 @@ FIELD_HELP_ZH: dict[str, str] = {
     "seed": "训练开始时设置的随机种子。",
     "fp16": "启用 float16 混合精度训练（需要 GPU）。",
     "bf16": "启用 bfloat16 混合精度训练（需要支持的硬件）。",
-    "train_sampling_strategy": "训练采样方式：random、sequential、group_by_length（按长度分组，减少填充）等。",
+    "train_sampling_strategy": "训练批次的采样方式：group_by_length（默认，按长度分组，减少填充）、random、sequential、batch_rebalance。",
     "optim": "使用的优化器。",
     "save_total_limit": "最多保留的检查点数，较旧的会被删除。",
     "output_dir": "任务目录：检查点、日志和适配器写入此处。",
@@ -411,6 +411,23 @@ def t(lang: str | None, key: str, **fmt: Any) -> str:
     return text.format(**fmt) if fmt else text
 
 
+# English hints where the option's help speaks of the command line, not of the form's control.
+FIELD_HELP_EN_UI: dict[str, str] = {
+    "dataset": "Dataset name(s) from dataset_info.json: pick one or more.",
+}
+
+
+def form_hint(name: str, help_text: str) -> str:
+    """An option's help as a form hint: the hint is markdown, so `a * b` keeps its × sign; a
+    TrainingArguments option whose default this project changes says the true default."""
+    from core.args import TRAINING_DEFAULTS
+
+    text = help_text.replace(" * ", " × ")
+    if name in TRAINING_DEFAULTS and " (default)" in text:
+        text = text.replace(" (default)", "") + f" Default: {TRAINING_DEFAULTS[name]}."
+    return text
+
+
 def _tables() -> tuple[dict[str, str], dict[str, str]]:
     from core.args import option_spec
 
@@ -419,7 +436,7 @@ def _tables() -> tuple[dict[str, str], dict[str, str]]:
     for name, (label_en, label_zh) in FIELD_LABELS.items():
         en[f"field.{name}"], zh[f"field.{name}"] = label_en, label_zh
         try:
-            help_en = option_spec(name).help
+            help_en = FIELD_HELP_EN_UI.get(name) or form_hint(name, option_spec(name).help)
         except KeyError:
             help_en = ""
         en[f"help.{name}"] = help_en

@@ -34,7 +34,7 @@ def options_of(page, elem_id: str) -> list[str]:
     options.first.wait_for(state="attached", timeout=EVENT_S * 1000)
     texts = options.all_inner_texts()
     page.keyboard.press("Escape")
-    return [t.strip() for t in texts]
+    return [t.strip().split("\n")[-1].strip() for t in texts]  # the chosen one starts with a ✓ line
 
 
 def test_a_new_run_is_listed_in_chat_and_export_without_refresh(page, app):
@@ -51,3 +51,42 @@ def test_a_new_run_is_listed_in_chat_and_export_without_refresh(page, app):
     page.get_by_role("tab", name="Export").click()
     webui_e2e.wait_until(page, lambda: webui_e2e.read_value(page, "export-adapter").endswith("journey-new-run"),
                          EVENT_S, "the newest run picked in the Export tab")
+
+
+def hint_of(page, elem_id: str) -> str:
+    """The hint (info) text under a control's label."""
+    return page.locator(f"#{elem_id} [data-testid='block-info'], #{elem_id} .info, #{elem_id} span.info").first.inner_text()
+
+
+LABEL_CLIPPED_JS = """(id) => {
+  const root = document.querySelector(`#${id}`);
+  const label = root && Array.from(root.querySelectorAll('span, label')).find(e => e.innerText.trim() === 'Train on prompt');
+  if (!label) return 'missing';
+  return label.scrollWidth > label.clientWidth + 1 || label.getBoundingClientRect().height > 2.2 * parseFloat(getComputedStyle(label).lineHeight || 16) ? 'clipped' : 'ok';
+}"""
+
+
+def test_form_details_read_right(page, app):
+    page.locator("#group-advanced").get_by_text("Advanced", exact=False).first.click()
+    page.locator("#field-train_sampling_strategy").wait_for(timeout=EVENT_S * 1000)
+    # Batch sampling: a dropdown holding the true default, and a hint that names it.
+    assert page.locator("#field-train_sampling_strategy input[role=listbox], #field-train_sampling_strategy input").count()
+    assert webui_e2e.read_value(page, "field-train_sampling_strategy") == "group_by_length"
+    offered = options_of(page, "field-train_sampling_strategy")
+    assert {"group_by_length", "batch_rebalance"} <= set(offered) and len(offered) >= 3, offered
+    sampling_hint = page.locator("#field-train_sampling_strategy").inner_text()
+    assert "Default: group_by_length" in sampling_hint and "'random' (default)" not in sampling_hint
+    # The gradient accumulation hint keeps its × signs (markdown would turn * into italics).
+    accumulation = page.locator("#field-gradient_accumulation_steps").inner_text()
+    assert "per_device_train_batch_size × num_devices × gradient_accumulation_steps" in accumulation, accumulation
+    # The Datasets picker is a multi-select: its hint does not ask for commas.
+    assert "comma" not in page.locator("#field-dataset").inner_text().lower()
+    # "Train on prompt" is shown whole.
+    assert page.evaluate(LABEL_CLIPPED_JS, "field-train_on_prompt") == "ok"
+    # The dataset preview measures against the Train tab's cutoff.
+    webui_e2e.set_value(page, "field-cutoff_len", "384")
+    page.get_by_role("tab", name="Datasets").click()
+    page.locator("#data-preview-box").get_by_text("Preview", exact=False).first.click()
+    webui_e2e.wait_until(page, lambda: page.locator("#data-preview-cutoff input").count()
+                         and webui_e2e.read_value(page, "data-preview-cutoff") == "384",
+                         EVENT_S, "the preview's cutoff taken from the Train tab")

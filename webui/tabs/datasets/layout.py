@@ -8,7 +8,7 @@ from typing import Any
 
 from core.args import TEMPLATE_NAMES, option_spec
 from webui.context import AppContext
-from webui.form import NONE
+from webui.form import NONE, default_value
 from webui.i18n import I18N, headers
 from webui.paths import display_path
 from webui.tabs.datasets import handlers
@@ -59,7 +59,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
                                             elem_id="data-preview-model")
             c["preview_template"] = gr.Dropdown(choices=[NONE, *TEMPLATE_NAMES], value="llama2",
                                                 label=I18N("field.template"), elem_id="data-preview-template")
-            c["preview_cutoff"] = gr.Number(value=option_spec("cutoff_len").default, precision=0,
+            c["preview_cutoff"] = gr.Number(value=default_value("cutoff_len"), precision=0,  # the Train tab's; app.py follows it
                                             label=I18N("field.cutoff_len"), elem_id="data-preview-cutoff")
             c["preview_train_on_prompt"] = gr.Checkbox(value=option_spec("train_on_prompt").default,
                                                        label=I18N("field.train_on_prompt"),
