@@ -47,6 +47,28 @@ async (lang) => {
   return lang;
 }
 """
+# The logs follow their newest line: gradio's autoscroll did not move a non-interactive
+# Textbox's textarea. Each new value scrolls to the end, unless the reader has scrolled up.
+FOLLOW_LOGS_JS = """
+() => {
+  const seen = new WeakMap();
+  setInterval(() => {
+    for (const box of document.querySelectorAll('#train-console textarea, #runs-log textarea, #export-log textarea')) {
+      const last = seen.get(box);
+      if (last && last.value === box.value) continue;
+      const atEnd = !last || last.atEnd;
+      if (atEnd) box.scrollTop = box.scrollHeight;
+      seen.set(box, {value: box.value, atEnd});
+    }
+  }, 250);
+  document.addEventListener('scroll', (e) => {
+    const box = e.target;
+    if (box instanceof HTMLTextAreaElement && seen.has(box)) {
+      seen.get(box).atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    }
+  }, true);
+}
+"""
 BROWSER_LANG_JS = "() => ((navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en')"
 
 
@@ -258,7 +280,7 @@ def serve(argv: list[str]) -> int:
     demo.launch(
         server_name=args.host, server_port=args.port, auth=auth, share=False, inbrowser=False,
         max_file_size=args.max_file_size, allowed_paths=[str(ctx.saves_dir)], i18n=I18N.build(),
-        css=CSS, prevent_thread_lock=True, show_error=False, ssr_mode=False, quiet=True,
+        css=CSS, js=FOLLOW_LOGS_JS, prevent_thread_lock=True, show_error=False, ssr_mode=False, quiet=True,
     )
     startup.done()
     print(f"TuneForge is ready at http://{args.host}:{args.port}  (runs in {ctx.saves_dir})", flush=True)

@@ -90,3 +90,23 @@ def test_form_details_read_right(page, app):
     webui_e2e.wait_until(page, lambda: page.locator("#data-preview-cutoff input").count()
                          and webui_e2e.read_value(page, "data-preview-cutoff") == "384",
                          EVENT_S, "the preview's cutoff taken from the Train tab")
+
+
+AT_END_JS = """(id) => {
+  const box = document.querySelector(`#${id} textarea`);
+  return box && box.value.includes('line 299') && box.scrollHeight > box.clientHeight
+      && box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+}"""
+
+
+def test_the_runs_log_shows_its_newest_line(page, app):
+    run = fake_finished_run(app.saves, "journey-long-log")
+    (run / "console.log").write_text("".join(f"line {i}\n" for i in range(300)))
+    page.get_by_role("tab", name="Runs").click()
+    page.locator("#runs-refresh").click()
+    webui_e2e.wait_until(page, lambda: "journey-long-log" in page.locator("#runs-table").inner_text(),
+                         EVENT_S, "the run in the Runs table")
+    page.locator("#runs-pick input").first.click()
+    page.locator("#runs-pick").get_by_role("option", name=str(run), exact=True).click()
+    webui_e2e.wait_until(page, lambda: page.evaluate(AT_END_JS, "runs-log"), EVENT_S,
+                         "the Runs log scrolled to its newest line")
