@@ -197,6 +197,7 @@ def build_app(ctx) -> Any:
     from webui.tabs.train import handlers as train_handlers
     from webui.tabs.train import layout as train_tab
 
+    hidden_progress = dict(show_progress="hidden")
     with gr.Blocks(title="TuneForge") as demo:
         with gr.Row(elem_id="tf-header"):
             gr.Markdown(f"## TuneForge\n{I18N('app.subtitle')}", elem_id="tf-title")
@@ -221,6 +222,12 @@ def build_app(ctx) -> Any:
                 export = export_tab.build(ctx, lang)
 
         lang.change(None, lang, lang, js=LANG_JS)
+        # gradio re-translates only the components it re-renders: the other tabs' labels and
+        # the texts handlers wrote follow the language from the server.
+        tab_objs = [child for child in tabs.children if isinstance(child, gr.Tab)]  # each labelled I18N("tab.<id>")
+        lang.change(partial(tab_labels, [tab.id for tab in tab_objs]), lang, tab_objs, show_progress="hidden", queue=False)
+        lang.change(partial(train_handlers.run_tick, ctx), train["tick_inputs"], train["tick_outputs"], **hidden_progress)
+        lang.change(datasets_tab.labels, lang, datasets["translated"], show_progress="hidden", queue=False)
         # A reload (or a second browser) is a new session: find the live run again and restore
         # the timer and the chart from the server's runner.
         hidden = dict(show_progress="hidden")
@@ -243,6 +250,14 @@ def build_app(ctx) -> Any:
 def same_language(lang: str) -> str:
     """The browser's language, which BROWSER_LANG_JS reads before this runs."""
     return lang
+
+
+def tab_labels(names: list[str], lang: str) -> list[Any]:
+    import gradio as gr
+
+    from webui.i18n import t
+
+    return [gr.Tab(label=t(lang, f"tab.{name}")) for name in names]
 
 
 def same_value(value: Any) -> Any:

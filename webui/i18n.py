@@ -155,6 +155,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "data.detected": ("Detected: **{shape}**, formatting {formatting}, {ranking}columns {columns}",
                       "检测结果：**{shape}**，格式 {formatting}，{ranking}列 {columns}"),
     "data.ranking": ("pairwise (ranking), ", "成对（排序），"),
+    "data.formatting": ("Formatting", "数据格式"),
+    "data.ranking_label": ("Ranking (preference pairs)", "排序（偏好对）"),
     "data.name": ("Dataset name", "数据集名称"),
     "data.register": ("Validate and register", "校验并登记"),
     "data.replace": ("Replace the existing dataset", "替换已有数据集"),

@@ -110,3 +110,26 @@ def test_the_runs_log_shows_its_newest_line(page, app):
     page.locator("#runs-pick").get_by_role("option", name=str(run), exact=True).click()
     webui_e2e.wait_until(page, lambda: page.evaluate(AT_END_JS, "runs-log"), EVENT_S,
                          "the Runs log scrolled to its newest line")
+
+
+TAB_LABELS_JS = """() => Array.from(document.querySelectorAll('#tf-tabs [role=tab]')).map(e => e.innerText.trim())"""
+HAS_CJK = r"[\u4e00-\u9fff]"
+
+
+def test_switching_to_chinese_translates_every_tab_and_label_at_once(page, app):
+    import re
+
+    webui_e2e.choose(page, "tf-lang", "中文")
+    # Every tab's label at once, not only the current tab's.
+    webui_e2e.wait_until(page, lambda: all(re.search(HAS_CJK, label) for label in page.evaluate(TAB_LABELS_JS)),
+                         EVENT_S, f"every tab label in Chinese (shown: {page.evaluate(TAB_LABELS_JS)})")
+    webui_e2e.wait_until(page, lambda: "暂无任务" in webui_e2e.status_text(page), EVENT_S,
+                         "the idle status in Chinese")
+    page.locator("#tf-tabs [role=tab]").nth(2).click()  # Datasets
+    page.locator("#data-formatting").wait_for(timeout=EVENT_S * 1000)
+    for elem_id in ("data-formatting", "data-ranking", "data-file"):
+        text = page.locator(f"#{elem_id}").inner_text()
+        assert re.search(HAS_CJK, text), f"#{elem_id} still English: {text!r}"
+    upload = page.locator("#data-file").inner_text()
+    assert "Drop File Here" not in upload and "Click to Upload" not in upload, upload
+    assert re.search(HAS_CJK, page.locator("#data-upload-box").inner_text().split("\n")[0])

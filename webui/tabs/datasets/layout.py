@@ -9,7 +9,7 @@ from typing import Any
 from core.args import TEMPLATE_NAMES, option_spec
 from webui.context import AppContext
 from webui.form import NONE, default_value
-from webui.i18n import I18N, headers
+from webui.i18n import I18N, headers, t
 from webui.paths import display_path
 from webui.tabs.datasets import handlers
 from webui.tabs.datasets.handlers import ALPACA_KEYS, COLUMN_KEYS, DATA_SUFFIXES, TABLE_COLUMNS
@@ -31,9 +31,9 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
                 c["detected"] = gr.Markdown("", elem_id="data-detected")
                 with gr.Row():
                     c["name"] = gr.Textbox(label=I18N("data.name"), elem_id="data-name")
-                    c["formatting"] = gr.Dropdown(choices=["alpaca", "sharegpt"], value="alpaca", label="formatting",
+                    c["formatting"] = gr.Dropdown(choices=["alpaca", "sharegpt"], value="alpaca", label=I18N("data.formatting"),
                                                   elem_id="data-formatting")
-                    c["ranking"] = gr.Checkbox(value=False, label="ranking", elem_id="data-ranking")
+                    c["ranking"] = gr.Checkbox(value=False, label=I18N("data.ranking_label"), elem_id="data-ranking")
         with gr.Row():
             c["cols"] = {key: gr.Dropdown(choices=[NONE], value=NONE, label=I18N(f"data.col.{key}"),
                                           elem_id=f"data-col-{key}", allow_custom_value=False, min_width=160,
@@ -70,6 +70,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
         c["preview_html"] = gr.HTML("", elem_id="data-preview-html")
         c["preview_hist"] = gr.Plot(label=I18N("data.histogram"), elem_id="data-preview-hist")
     c["upload_path"] = gr.State(None)
+    c["translated"] = [c["formatting"], c["ranking"], c["file"]]
     wire(ctx, c, lang)
     return c
 
@@ -95,3 +96,11 @@ def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
                            [c["preview_pick"], c["preview_model"], c["preview_template"], c["preview_cutoff"],
                             c["preview_train_on_prompt"], c["preview_n"], lang],
                            [c["preview_stats"], c["preview_html"], c["preview_hist"]])
+
+
+def labels(lang: str) -> list[Any]:
+    """The labels gradio does not re-translate when the language changes (app.py's lang.change)."""
+    import gradio as gr
+
+    return [gr.Dropdown(label=t(lang, "data.formatting")), gr.Checkbox(label=t(lang, "data.ranking_label")),
+            gr.File(label=t(lang, "data.upload"))]
