@@ -11,7 +11,7 @@ from webui.context import AppContext
 from webui.i18n import I18N, headers, t
 from webui.paths import display_path
 from webui import build_banner
-from webui.tabs.train import handlers
+from webui.tabs.train import handlers, memory
 from webui.tabs.train.watch import IDLE_TICK_S, QUEUE_COLUMNS, TICK_S, Watch, progress_html
 
 
@@ -35,6 +35,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
             c["accel"] = gr.Dropdown(choices=choices.accelerate_configs(), value=form.NONE, allow_custom_value=True,
                                      label=I18N("train.accelerate_config"), info=I18N("train.accelerate_config_info"),
                                      elem_id="train-accel")
+    c["memory"] = gr.Markdown("", elem_id="train-memory")
     with gr.Row(equal_height=False):
         c["config_path"] = gr.Textbox(value=display_path(ctx.saves_dir / "configs" / "train.yaml"), scale=3,
                                       label=I18N("train.config_path"), info=I18N("train.config_path_info"),
@@ -123,6 +124,8 @@ def build_form(ctx: AppContext) -> tuple[dict[str, Any], dict[str, Any], Any]:
 def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
     """Bind the tab's events to handlers.py; c gets the tick's inputs and outputs, which the app
     also runs on page load."""
+    import gradio as gr
+
     fields = c["fields"]
     field_inputs = [fields[name] for name in form.FORM_FIELDS]
     launch_inputs = [c["extra"], c["nproc"], c["accel"], *field_inputs]
@@ -153,6 +156,10 @@ def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
                        show_progress="hidden")
     fields["model_name_or_path"].input(handlers.propose_template, fields["model_name_or_path"], fields["template"])
     fields["trust_remote_code"].change(handlers.warn_trust, [fields["trust_remote_code"], lang], None)
+    # The memory estimate: on page load, and whenever one of the values that decide it changes.
+    gr.on(None, partial(memory.memory_markdown, ctx),
+          [lang, c["extra"], c["nproc"], c["accel"], *(fields[name] for name in memory.MEMORY_FIELDS)], c["memory"],
+          show_progress="hidden", queue=False)
 
     lang.change(partial(handlers.queue_headers, ctx), lang, c["queue"])
     for key, handler in (("queue_up", handlers.move_queued_up), ("queue_down", handlers.move_queued_down),
