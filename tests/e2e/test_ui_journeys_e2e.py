@@ -133,3 +133,43 @@ def test_switching_to_chinese_translates_every_tab_and_label_at_once(page, app):
     upload = page.locator("#data-file").inner_text()
     assert "Drop File Here" not in upload and "Click to Upload" not in upload, upload
     assert re.search(HAS_CJK, page.locator("#data-upload-box").inner_text().split("\n")[0])
+
+
+def download_from(page, button_id: str, file_id: str, tmp_path: Path) -> list[str]:
+    """Click a download button, then the zip's link; the names inside the downloaded zip."""
+    import zipfile
+
+    page.locator(f"#{button_id}").click()
+    link = page.locator(f"#{file_id} a[download], #{file_id} a[href*='.zip']").first
+    link.wait_for(timeout=webui_e2e.work_bound(5, 1, EVENT_S) * 1000)
+    with page.expect_download() as info:
+        link.click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    with zipfile.ZipFile(target) as zf:
+        return zf.namelist()
+
+
+def test_a_runs_adapter_and_an_exported_model_download_as_zips(page, app, tmp_path):
+    run = fake_finished_run(app.saves, "journey-download")
+    (run / "adapter_model.safetensors").write_bytes(b"\0" * 1024)
+    (run / "checkpoint-5").mkdir()
+    (run / "checkpoint-5" / "optimizer.pt").write_bytes(b"\0" * 64)
+    page.get_by_role("tab", name="Runs").click()
+    page.locator("#runs-refresh").click()
+    webui_e2e.wait_until(page, lambda: "journey-download" in page.locator("#runs-table").inner_text(),
+                         EVENT_S, "the run in the Runs table")
+    page.locator("#runs-pick input").first.click()
+    page.locator("#runs-pick").get_by_role("option", name=str(run), exact=True).click()
+    names = download_from(page, "runs-download", "runs-download-file", tmp_path)
+    assert "journey-download/adapter_model.safetensors" in names and "journey-download/adapter_config.json" in names
+    assert not any("checkpoint-" in n for n in names), names  # the adapter, not the training states
+
+    exported = app.saves / "exports" / "journey-merged"
+    exported.mkdir(parents=True)
+    (exported / "config.json").write_text("{}")
+    (exported / "model.safetensors").write_bytes(b"\0" * 2048)
+    page.get_by_role("tab", name="Export").click()
+    webui_e2e.set_value(page, "export-dir", str(exported))
+    names = download_from(page, "export-download", "export-download-file", tmp_path)
+    assert sorted(names) == ["journey-merged/config.json", "journey-merged/model.safetensors"], names

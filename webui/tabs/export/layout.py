@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from webui import choices
+from webui import choices, downloads
 from webui.context import AppContext
 from webui.i18n import I18N
 from webui.paths import display_path
@@ -42,6 +42,10 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
         c["cancel"] = gr.Button(I18N("export.cancel"), elem_id="export-cancel")
     c["progress"] = gr.HTML("", elem_id="export-progress")
     c["status"] = gr.Markdown("", elem_id="export-status")
+    with gr.Row():
+        c["download"] = gr.Button(I18N("export.download"), elem_id="export-download", scale=0, min_width=240)
+        c["download_file"] = gr.File(label=I18N("runs.download_file"), visible=False, interactive=False,
+                                     elem_id="export-download-file")
     c["log"] = gr.Textbox(value="", label=I18N("export.log"), lines=8, max_lines=8, interactive=False,
                           autoscroll=True, elem_id="export-log")
     c["go"] = gr.State(False)
@@ -61,3 +65,4 @@ def wire(ctx: AppContext, job: ExportJob, c: dict[str, Any], lang) -> None:
     c["confirm"].click(handlers.confirm, None, [c["confirm_row"], c["go"]]) \
         .then(partial(handlers.export_replacing, job), inputs, outputs, concurrency_id="export")
     c["cancel"].click(handlers.cancel, None, [c["confirm_row"], c["go"]])
+    c["download"].click(partial(downloads.download, downloads.export_zip, ctx.saves_dir), c["dir"], c["download_file"])

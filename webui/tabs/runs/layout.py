@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from webui import downloads
 from webui.context import AppContext
 from webui.i18n import I18N, headers
 from webui.tabs.runs import handlers
@@ -31,6 +32,9 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
         c["resume"] = gr.Button(I18N("runs.resume"), elem_id="runs-resume")
         c["chat"] = gr.Button(I18N("runs.chat"), elem_id="runs-chat")
         c["delete"] = gr.Button(I18N("runs.delete"), variant="stop", elem_id="runs-delete")
+        c["download"] = gr.Button(I18N("runs.download"), elem_id="runs-download")
+    c["download_file"] = gr.File(label=I18N("runs.download_file"), visible=False, interactive=False,
+                                 elem_id="runs-download-file")
     with gr.Row(visible=False, elem_id="runs-confirm-row") as c["confirm_row"]:
         c["confirm_text"] = gr.Markdown("")
         c["confirm"] = gr.Button(I18N("runs.delete_confirm"), variant="stop", elem_id="runs-delete-confirm")
@@ -61,3 +65,4 @@ def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
     c["confirm"].click(partial(handlers.delete, ctx), [c["pick"], c["compare"], lang],
                        [c["confirm_row"], c["table"], c["summary"], c["pick"], c["compare"]])
     c["chat"].click(partial(handlers.chat, ctx), [c["pick"], lang], [chat_target, tabs])
+    c["download"].click(partial(downloads.download, downloads.adapter_zip, ctx.saves_dir), c["pick"], c["download_file"])
