@@ -490,6 +490,11 @@ def known_option(name: str) -> bool:
         return False
 
 
+def all_option_names() -> set[str]:
+    """Every option a run takes: ours and transformers' TrainingArguments (read from its source)."""
+    return set(our_fields()) | set(_training_arguments_source())
+
+
 def _kind_of(tp: Any) -> tuple[str, bool]:
     args = typing.get_args(tp)
     optional = type(None) in args
@@ -756,6 +761,28 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     objs = [_build(cls, values) for cls in parser.dataclass_types]
     _check_combinations(*objs)
     return TrainArgs(*objs, config=recorded)
+
+
+def parse_own_args(argv: list[str]) -> tuple:
+    """This project's own dataclasses (OUR_DATACLASSES) from a train command line, without
+    transformers' TrainingArguments, so without torch: a bad value of one of our options, or a
+    flag or key that no option has, is refused in one line in a second, not after the imports.
+    transformers' own options are left to parse_train_args, which checks everything again."""
+    parser = _one_line_parser(OUR_DATACLASSES)
+    config_path, flags = _split_argv(list(argv))
+    config = load_config_file(config_path) if config_path else {}
+    for key in config:
+        if not known_option(key):
+            raise UserError(f"unknown key '{key}' in {config_path}{_suggest(key, set(all_option_names()))}")
+    ours = set(_actions_by_dest(parser))
+    flags = config_to_argv({k: v for k, v in config.items() if k in ours}, parser, config_path or "") + flags
+    namespace, rest = parser.parse_known_args(flags)
+    for token in rest:
+        name = token.lstrip("-").split("=")[0].replace("-", "_")
+        if token.startswith("--") and not known_option(name):
+            raise UserError(f"unknown flag '{token.split('=')[0]}'{_suggest(name, set(all_option_names()))}")
+    values = vars(namespace)
+    return tuple(_build(cls, values) for cls in OUR_DATACLASSES)
 
 
 def parse_data_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, FinetuningArguments]:

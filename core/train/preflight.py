@@ -27,17 +27,32 @@ def dataset_names(args: TrainArgs) -> list[str]:
 def preflight(args: TrainArgs) -> Any:
     """The light checks of every rank of every run (check_run_dir is rank 0's); returns the
     model's core.model_source.ModelSource."""
+    return check_model_and_data(args.model, args.data, args.finetuning, args.training.do_train)
+
+
+def check_before_imports(argv: list[str]) -> None:
+    """Refuse a bad flag, value, dataset or model path before torch and transformers' trainer
+    are imported (seconds, on a busy machine), from this project's own options alone."""
+    from core.args import parse_own_args
+
+    model, data, finetuning, _ = parse_own_args(argv)
+    # The datasets named are checked whether or not --do_train is given (a transformers flag,
+    # not parsed here): a dataset that does not exist or fits no stage is wrong either way.
+    check_model_and_data(model, data, finetuning, do_train=True)
+
+
+def check_model_and_data(model: Any, data: Any, finetuning: Any, do_train: bool) -> Any:
     from core.data.registry import check_stage, get_spec
     from core.model_source import check_model_source
 
-    source = check_model_source(args.model.model_name_or_path)
-    if source.kind == "gguf" and args.model.quantization_bit is not None:
+    source = check_model_source(model.model_name_or_path)
+    if source.kind == "gguf" and model.quantization_bit is not None:
         from core.model import GGUF_QUANTIZATION_REFUSAL
 
         raise UserError(GGUF_QUANTIZATION_REFUSAL.format(name=source.name))
-    if args.training.do_train:
-        for name in dataset_names(args):
-            check_stage(get_spec(args.data.dataset_dir, name), args.finetuning.stage)
+    if do_train:
+        for name in [n.strip() for n in (data.dataset or "").split(",") if n.strip()]:
+            check_stage(get_spec(data.dataset_dir, name), finetuning.stage)
     return source
 
 

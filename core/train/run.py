@@ -56,10 +56,15 @@ def main(argv: list[str]) -> int:
 def run(argv: list[str]) -> int:
     from core.data import prefetch
     from core.evaluate import check_eval_datasets, predict_main, predict_only
-    from core.train.preflight import DRY_RUN_FLAG, check_run_dir, dry_run, preflight
+    from core.train.preflight import DRY_RUN_FLAG, check_before_imports, check_run_dir, dry_run, preflight
 
     dry = DRY_RUN_FLAG in argv
     argv = [a for a in argv if a != DRY_RUN_FLAG]
+    try:
+        check_before_imports(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     hide_unused_packages(argv)
     if not dry:
         from core.progress import print_phase
