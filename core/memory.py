@@ -226,7 +226,9 @@ class RunPlan:
             double_quantization=config.get("double_quantization", True) is not False,
             batch_size=max(1, int(number("per_device_train_batch_size", 1))),
             cutoff_len=max(1, int(number("cutoff_len", 1024))),
-            checkpointing=bool(config.get("activation_checkpointing") or config.get("gradient_checkpointing")),
+            # transformers 5: gradient_checkpointing is the deprecated alias, read only when the new name is unset
+            checkpointing=bool(config.get("gradient_checkpointing") if config.get("activation_checkpointing") is None
+                               else config.get("activation_checkpointing")),
             num_processes=max(1, int(num_processes or 1)),
             device=device,
         )

@@ -68,6 +68,13 @@ def test_a_run_that_cannot_fit_is_flagged_with_changes_that_would(smollm2_model)
     assert check_fit(estimate(shape, RunPlan(batch_size=4, cutoff_len=512, device="cuda")), gpus).fits
 
 
+def test_checkpointing_is_read_under_both_names_as_transformers_reads_them():
+    assert RunPlan.from_config({"activation_checkpointing": True}).checkpointing
+    assert RunPlan.from_config({"gradient_checkpointing": True}).checkpointing
+    assert not RunPlan.from_config({"activation_checkpointing": False, "gradient_checkpointing": True}).checkpointing
+    assert not RunPlan.from_config({}).checkpointing
+
+
 def test_each_gpu_is_read_from_nvidia_smi(monkeypatch):
     from core import memory
 
