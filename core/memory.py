@@ -29,7 +29,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -278,14 +278,15 @@ LOGITS_CHUNK = 1024  # rows per chunk of core/train/logits.py's _LinearCrossEntr
 def activation_elements(shape: ModelShape, plan: RunPlan) -> int:
     """Elements autograd keeps per token in one trained decoder layer.
 
-    Counted with torch.autograd.graph.saved_tensors_hooks on transformers 5's LlamaDecoderLayer
-    with SDPA attention (the same counts on the demo model and SmolLM2-135M):
-    - every layer: the MLP's gate, up, act(gate) and down input (4 x intermediate); q, k, v after
-      rotary embedding and the attention output, k and v repeated to every head (4 x hidden); the
-      attention's additive mask row (cutoff_len);
-    - LoRA: the two RMSNorm outputs and the o_proj and down_proj inputs seen by the adapters
-      (4 x hidden more), and each adapter's rank-r intermediate;
-    - full or a trained layer of freeze: RMSNorm inputs and statistics too (6 x hidden more).
+    Counted by shape with torch.autograd.graph.saved_tensors_hooks on transformers 5's
+    LlamaDecoderLayer with SDPA attention (the same counts on the demo model and SmolLM2-135M):
+    - every layer: four intermediate-sized tensors (the MLP's gate, up and act(gate) outputs and
+      the down_proj input); four (batch, heads, length, head_dim) ones, k and v repeated to every
+      head (q, k, v and the attention output); one row of the attention mask (cutoff_len);
+    - LoRA: four hidden-sized tensors more (what the adapted projections read), and each adapter's
+      rank-r intermediate;
+    - full training, or a trained layer of freeze: six hidden-sized tensors more (the RMSNorms'
+      inputs and outputs too, whose weights now need gradients).
     A frozen layer under the trained ones keeps nothing: its inputs need no gradient.
     """
     h, i, s = shape.hidden, shape.intermediate, plan.cutoff_len
@@ -326,7 +327,6 @@ class Estimate:
     parts: dict[str, int]
     plan: RunPlan
     shape: ModelShape
-    notes: list[str] = field(default_factory=list)
 
     @property
     def per_process(self) -> int:
@@ -342,7 +342,6 @@ def estimate(shape: ModelShape, plan: RunPlan) -> Estimate:
     """The peak memory of one training process (on its GPU, or in RAM for a CPU run)."""
     gpu = plan.device != "cpu"
     weight_bytes = 2 if gpu else 4  # core.model.load_dtype: bf16/fp16 on a GPU, fp32 on a CPU
-    notes = []
 
     # weights
     linear, other = shape.linear_params(), shape.params - shape.linear_params()
@@ -402,11 +401,9 @@ def estimate(shape: ModelShape, plan: RunPlan) -> Estimate:
         logits = rows * shape.vocab * (4 + 4 + (2 if gpu else 0))  # the chunk's logits and probabilities
         logits += 2 * supervised * shape.hidden * 4  # the supervised hidden states and their gradient
     framework = (GPU_FRAMEWORK if gpu else CPU_FRAMEWORK + (CPU_BITSANDBYTES if plan.quantization_bit else 0))
-    if not shape.exact:
-        notes.append("shape guessed from the parameter count")
     parts = {"framework": framework + STEP_OVERHEAD, "weights": int(weights), "trainable": int(trainable),
              "activations": activations, "logits": int(logits)}
-    return Estimate(parts, plan, shape, notes)
+    return Estimate(parts, plan, shape)
 
 
 # ---------------------------------------------------------------------------- memory there is
