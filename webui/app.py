@@ -193,7 +193,7 @@ def build_app(ctx) -> Any:
     from webui.tabs.datasets import layout as datasets_tab
     from webui.tabs.export import layout as export_tab
     from webui.tabs.runs import layout as runs_tab
-    from webui import build_banner
+    from webui import build_banner, form
     from webui.tabs.train import handlers as train_handlers
     from webui.tabs.train import layout as train_tab
 
@@ -233,6 +233,8 @@ def build_app(ctx) -> Any:
         hidden = dict(show_progress="hidden")
         demo.load(same_language, lang, lang, js=BROWSER_LANG_JS) \
             .then(partial(train_handlers.run_tick, ctx), train["tick_inputs"], train["tick_outputs"], **hidden) \
+            .then(partial(train_handlers.restore_form, ctx), train["watch"],
+                  [train["extra"], train["command"], *(train["fields"][name] for name in form.FORM_FIELDS)], **hidden) \
             .then(partial(build_banner.state, ctx.demo, "demo"), lang, train["demo_outputs"], **hidden) \
             .then(*real_model_banners(ctx, lang, train, chat), **hidden) \
             .then(*train["fresh_output_dir"], **hidden) \

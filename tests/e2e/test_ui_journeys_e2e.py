@@ -173,3 +173,22 @@ def test_a_runs_adapter_and_an_exported_model_download_as_zips(page, app, tmp_pa
     webui_e2e.set_value(page, "export-dir", str(exported))
     names = download_from(page, "export-download", "export-download-file", tmp_path)
     assert sorted(names) == ["journey-merged/config.json", "journey-merged/model.safetensors"], names
+
+
+def test_a_reload_mid_run_shows_the_runs_settings_and_command(page, app):
+    webui_e2e.setup_run(page, 400)
+    webui_e2e.set_value(page, "field-learning_rate", "0.0007")
+    previewed, run_dir = webui_e2e.preview_and_start(page, app)
+    webui_e2e.wait_until(page, lambda: (run_dir / "launch.json").exists(), EVENT_S, "launch.json")
+    try:
+        page.reload()  # a new session: the form and the command box come back from the live run
+        page.wait_for_selector("#tf-ready [data-ready]", state="attached")
+        webui_e2e.wait_until(page, lambda: webui_e2e.read_value(page, "train-command") == previewed, EVENT_S,
+                             "the running run's command in the command box")
+        assert webui_e2e.read_value(page, "field-max_steps") == "400"
+        assert float(webui_e2e.read_value(page, "field-learning_rate")) == 0.0007
+    finally:
+        page.locator("#train-abort").click()
+        launch = json.loads((run_dir / "launch.json").read_text())
+        webui_e2e.wait_until(page, lambda: not webui_e2e.group_alive(launch["pgid"]), 2 * EVENT_S,
+                             "every process of the aborted run to end")

@@ -9,8 +9,10 @@ were (gr.skip()).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Optional
 
+from core import rundir
 from core.errors import UserError
 from webui import choices, command, form
 from webui.context import AppContext
@@ -269,3 +271,25 @@ def _refresh_queue(watch: Optional[Watch]) -> Watch:
 def queue_headers(ctx: AppContext, lang: str):
     """The queue table in the language just chosen."""
     return queue_table(ctx, lang)
+
+
+def restore_form(ctx: AppContext, watch: Optional[Watch]) -> list[Any]:
+    """[extra YAML, command, *form values] of the live run this session follows (a reload
+    mid-run shows that run's settings and command, not the defaults); all skipped otherwise."""
+    import gradio as gr
+
+    from core.args import load_config_file
+
+    skip = [gr.skip()] * (len(form.FORM_FIELDS) + 2)
+    active = ctx.runner.active
+    if not isinstance(watch, Watch) or not watch.run_dir or active is None \
+            or Path(watch.run_dir).resolve() != Path(active.run_dir).resolve():
+        return skip
+    run_yaml = Path(active.run_dir) / "run.yaml"
+    try:
+        updates, extra = command.config_to_form(load_config_file(str(run_yaml)))
+    except (UserError, OSError) as err:  # a run.yaml this form cannot show: keep the form, say why
+        gr.Warning(f"{display_path(run_yaml)}: {err}")
+        return skip
+    launch = rundir.read_json(Path(active.run_dir) / rundir.LAUNCH_JSON) or {}
+    return [extra, launch.get("command") or gr.skip(), *updates]
