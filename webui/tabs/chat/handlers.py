@@ -40,8 +40,9 @@ def status_text(holder: ChatModel, lang: str) -> str:
 
 
 def refresh_choices(ctx: AppContext, adapter: Optional[str]):
-    """(adapter picker, model picker) with the runs and models made meanwhile."""
-    return (gr.Dropdown(choices=[form.NONE, *choices.finished_adapters(ctx)], value=adapter),
+    """(adapter picker, model picker) with the runs and models made meanwhile. The value is left
+    alone: this also runs when the tab is selected, maybe just as the Runs tab's Chat sets it."""
+    return (gr.Dropdown(choices=[form.NONE, *choices.finished_adapters(ctx)]),
             gr.Dropdown(choices=choices.model_choices(ctx)))
 
 

@@ -92,9 +92,10 @@ def refresh_choices(ctx: AppContext, adapter: Optional[str]):
     import gradio as gr
 
     adapters = choices.finished_adapters(ctx)
+    if adapter or not adapters:  # a value is left alone (this also runs on tab select)
+        return gr.Dropdown(choices=adapters), gr.Dropdown(choices=choices.model_choices(ctx))
     # Nothing picked yet: the newest run, as when the page was built.
-    value = adapter if adapter else (adapters[0] if adapters else None)
-    return gr.Dropdown(choices=adapters, value=value), gr.Dropdown(choices=choices.model_choices(ctx))
+    return gr.Dropdown(choices=adapters, value=adapters[0]), gr.Dropdown(choices=choices.model_choices(ctx))
 
 
 def on_adapter(ctx: AppContext, model: Optional[str], adapter: Optional[str]):
