@@ -311,6 +311,100 @@ def _stream(session: ChatSession, ids: list[int], use_adapter: bool, stop_event:
         raise err
 
 
+def stream_side_by_side(
+    session: ChatSession,
+    messages: Messages,
+    system: Optional[str] = None,
+    stop_event: Optional[threading.Event] = None,
+    **generation: Any,
+) -> Iterator[tuple[str, str]]:
+    """Yield (base answer so far, adapter answer so far): both grow together, one token each in turn.
+
+    One copy of the weights holds both models, and switching the adapter off changes the shared
+    modules, so two generate() calls cannot run at once. Instead one loop decodes both answers
+    with a KV cache each, switching the adapter off around the base model's step only. Token by
+    token rather than in short chunks: a chunk of k tokens would make one column wait for the
+    other's k, and re-entering generate() per chunk would re-read the prompt each time.
+    Greedy answers are token for token those of stream_reply.
+    """
+    settings = generation_settings(**generation)
+    seed = settings.pop("seed")
+    stop_event = stop_event or threading.Event()
+    if not session.lock.acquire(timeout=LOCK_WAIT_S):
+        raise UserError("another answer is still being generated on this model; press Stop or wait for it")
+    try:
+        if session.model is None:
+            raise UserError("no model is loaded; load one first")
+        if not hasattr(session.model, "disable_adapter"):
+            raise UserError("side by side needs an adapter; load one")
+        ids = _fit_context(session, messages, system, settings["max_new_tokens"])
+        yield from _interleave(session, ids, stop_event, seed, settings)
+    finally:
+        session.lock.release()
+
+
+def _next_token(logits: Any, seen: list[int], settings: dict[str, Any]) -> int:
+    """The next token from the last position's logits, as generate() picks it with these settings
+    (repetition penalty over prompt and answer, then temperature, top-k, top-p)."""
+    import torch
+
+    logits = logits.float().clone()
+    penalty = settings.get("repetition_penalty", 1.0)
+    if penalty != 1.0 and seen:
+        idx = torch.tensor(sorted(set(seen)), device=logits.device)
+        values = logits[idx]
+        logits[idx] = torch.where(values < 0, values * penalty, values / penalty)
+    if not settings.get("do_sample"):
+        return int(logits.argmax())
+    logits = logits / settings["temperature"]
+    top_k = int(settings.get("top_k") or 0)
+    if 0 < top_k < logits.numel():
+        logits[logits < torch.topk(logits, top_k).values[-1]] = float("-inf")
+    top_p = settings.get("top_p", 1.0)
+    if top_p < 1.0:
+        ordered, order = logits.sort(descending=True)
+        probs = ordered.softmax(-1)
+        ordered[(probs.cumsum(-1) - probs) > top_p] = float("-inf")  # keeps the first token always
+        logits = torch.full_like(logits, float("-inf")).scatter(0, order, ordered)
+    return int(torch.multinomial(logits.softmax(-1), 1))
+
+
+def _interleave(session: ChatSession, ids: list[int], stop_event: threading.Event, seed: Optional[int],
+                settings: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    import torch
+
+    model, tokenizer = session.model, session.tokenizer
+    stops = set(session.template.stop_token_ids(tokenizer))
+    device = next(model.parameters()).device
+    if seed is not None:
+        torch.manual_seed(int(seed))
+    # Per side: every id so far (for the repetition penalty), the answer's ids, the ids to feed next, its cache.
+    sides = {use: {"seen": list(ids), "answer": [], "feed": list(ids), "cache": None, "done": False}
+             for use in (False, True)}
+    texts = ["", ""]
+    with torch.inference_mode():
+        for _ in range(settings["max_new_tokens"]):
+            if stop_event.is_set() or all(side["done"] for side in sides.values()):
+                break
+            for n, use_adapter in enumerate((False, True)):
+                side = sides[use_adapter]
+                if side["done"]:
+                    continue
+                with nullcontext() if use_adapter else model.disable_adapter():
+                    out = model(input_ids=torch.tensor([side["feed"]], device=device),
+                                past_key_values=side["cache"], use_cache=True)
+                side["cache"] = out.past_key_values
+                token = _next_token(out.logits[0, -1], side["seen"], settings)
+                if token in stops:
+                    side["done"] = True
+                    continue
+                side["seen"].append(token)
+                side["answer"].append(token)
+                side["feed"] = [token]
+                texts[n] = tokenizer.decode(side["answer"], skip_special_tokens=True)
+            yield texts[0], texts[1]
+
+
 def generate_text(session: ChatSession, messages: Messages, system: Optional[str] = None, use_adapter: bool = True, **generation: Any) -> str:
     """The whole answer at once (e.g. `do_sample=False, max_new_tokens=48` for a greedy check)."""
     text = ""

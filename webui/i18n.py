@@ -188,6 +188,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "data.ranking": ("pairwise (ranking), ", "成对（排序），"),
     "data.formatting": ("Formatting", "数据格式"),
     "runs.download": ("Download adapter (zip)", "下载适配器（zip）"),
+    "chat.no_text": ("(The model generated no text: it ended its answer at once.)", "（模型没有生成文字：它立即结束了回答。）"),
     "runs.download_file": ("Download", "下载"),
     "export.download": ("Download exported model (zip)", "下载导出的模型（zip）"),
     "data.ranking_label": ("Ranking (preference pairs)", "排序（偏好对）"),

@@ -192,3 +192,51 @@ def test_a_reload_mid_run_shows_the_runs_settings_and_command(page, app):
         launch = json.loads((run_dir / "launch.json").read_text())
         webui_e2e.wait_until(page, lambda: not webui_e2e.group_alive(launch["pgid"]), 2 * EVENT_S,
                              "every process of the aborted run to end")
+
+
+BOTS_JS = """() => ['chat-base', 'chat-bot'].map(id => {
+  const msgs = document.querySelectorAll(`#${id} .message.bot, #${id} [data-testid="bot"]`);
+  return msgs.length ? msgs[msgs.length - 1].innerText.trim() : '';
+})"""
+
+
+@pytest.fixture(scope="module")
+def random_adapter_run(app):
+    """A finished run whose adapter is random LoRA weights on the demo model (answers differ)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    run = fake_finished_run(app.saves, "journey-random-adapter")
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(app.demo_model)),
+                           LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(str(run))
+    (run / "run.yaml").write_text(f"model_name_or_path: {app.demo_model}\ntemplate: llama2\n")
+    return run
+
+
+def test_side_by_side_streams_base_and_adapter_at_once(page, app, random_adapter_run):
+    page.get_by_role("tab", name="Chat").click()
+    webui_e2e.set_value(page, "chat-adapter", str(random_adapter_run))
+    page.locator("#chat-load").click()
+    started = time.time()
+    webui_e2e.wait_until(page, lambda: "Loaded:" in page.locator("#chat-status").inner_text(), 120, "the adapter to load")
+    load_s = time.time() - started
+    page.locator("#chat-side input").check()
+    page.wait_for_selector("#chat-base", state="visible")
+    page.locator("#chat-settings").get_by_text("System prompt and generation settings").click()
+    webui_e2e.set_value(page, "chat-max_new_tokens", "200")
+    webui_e2e.set_value(page, "chat-temperature", "50")  # near-uniform sampling: long answers, rarely an early end
+    webui_e2e.set_value(page, "chat-top_p", "1")
+    webui_e2e.set_value(page, "chat-top_k", "0")
+    webui_e2e.set_value(page, "chat-message", "Tell me a long story.")
+    page.locator("#chat-send").click()
+    # Both columns show text while the answer is still being generated (before: the adapter's
+    # answer began only after the base model's had ended).
+    both = webui_e2e.wait_until(page, lambda: all(page.evaluate(BOTS_JS)) and page.evaluate(BOTS_JS),
+                                max(60, 2 * load_s), "both columns to show text")
+    # The base column still grows once the adapter's has begun.
+    webui_e2e.wait_until(page, lambda: len(page.evaluate(BOTS_JS)[0]) > len(both[0]), max(30, load_s),
+                         "the base column to keep growing after the adapter's began")
+    page.locator("#chat-stop").click()

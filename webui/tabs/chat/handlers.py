@@ -152,7 +152,7 @@ def respond(holder: ChatModel, history: list, base_history: list, side: bool, sy
             *gen_values: Any):
     """Answer the last user message of `history` (and of `base_history` side by side), streaming:
     yields (chatbot, base chatbot, history, base history, status)."""
-    from core.chat import stream_reply
+    from core.chat import stream_reply, stream_side_by_side
 
     if not history or history[-1]["role"] != "user":  # nothing to answer (Regenerate on an empty chat)
         yield history, base_history, history, base_history, gr.skip()
@@ -168,26 +168,32 @@ def respond(holder: ChatModel, history: list, base_history: list, side: bool, sy
             raise UserError(t(lang, "chat.load_first"))
         settings = generation_kwargs(dict(zip(GENERATION_CONTROLS, gen_values)), seed)
         system_text = system if (system or "").strip() else None
-        columns = []
-        if side:
-            if not session.has_adapter:
-                raise UserError(t(lang, "chat.side_needs_adapter"))
-            columns.append((base_history, False))
-        columns.append((history, True))
-        for hist, use_adapter in columns:
-            reply = {"role": "assistant", "content": ""}
-            hist.append(reply)
-            shown = 0.0
-            for text in stream_reply(session, plain(hist[:-1]), system=system_text, use_adapter=use_adapter,
-                                     stop_event=stop, **settings):
-                reply["content"] = text
-                # The browser re-renders the whole message per update: send at most ~20 a second.
-                if time.monotonic() - shown >= UPDATE_EVERY_S:
-                    shown = time.monotonic()
-                    yield history, base_history, history, base_history, status
-                    status = gr.skip()
-            if stop.is_set():
-                break
+        if side and not session.has_adapter:
+            raise UserError(t(lang, "chat.side_needs_adapter"))
+        reply = {"role": "assistant", "content": ""}
+        history.append(reply)
+        replies = [reply]
+        if side:  # both columns stream at once, one token each in turn (core.chat.stream_side_by_side)
+            base_reply = {"role": "assistant", "content": ""}
+            base_history.append(base_reply)
+            replies = [base_reply, reply]
+            stream = stream_side_by_side(session, plain(history[:-1]), system=system_text, stop_event=stop, **settings)
+        else:
+            stream = ((text,) for text in stream_reply(session, plain(history[:-1]), system=system_text,
+                                                       stop_event=stop, **settings))
+        shown = 0.0
+        for texts in stream:
+            for answer, text in zip(replies, texts):
+                answer["content"] = text
+            # The browser re-renders the whole message per update: send at most ~20 a second.
+            if time.monotonic() - shown >= UPDATE_EVERY_S:
+                shown = time.monotonic()
+                yield history, base_history, history, base_history, status
+                status = gr.skip()
+        if not stop.is_set():  # an answer that ended without a word says so instead of an empty bubble
+            for answer in replies:
+                if not answer["content"].strip():
+                    answer["content"] = t(lang, "chat.no_text")
         status = status_text(holder, lang)
         if stop.is_set() and holder.current_stop(SESSION_KEY) is stop:
             status = t(lang, "chat.stopped")  # by Stop (a new message replaces the event)
