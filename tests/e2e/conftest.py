@@ -92,7 +92,9 @@ def app(tmp_path_factory, demo_model) -> App:
 def page(browser, app):
     context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    from tests.e2e.test_webui_e2e import load_factor
+
+    page.set_default_timeout(30_000 * load_factor())  # a click waits on a page that answers as slowly as the machine
     page.goto(app.url)
     page.wait_for_selector("#tf-ready [data-ready]", state="attached")  # the session is restored
     yield page

@@ -4,6 +4,7 @@ stop on Stop, and side by side shows the base model's answer next to the adapter
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,11 @@ def open_from_runs(page, run: Path) -> None:
     choose(page, "runs-pick", str(run))
     page.locator("#runs-chat").click()
     page.wait_for_selector("#chat-send")
+    started = time.time()
     wait_until(page, lambda: "Loaded:" in text_of(page, "chat-status"), 120, "the adapter to load")
+    # Later waits on this page are bounded by this load's time on this machine, not by a guess.
+    page.load_model_s = time.time() - started
+    page.set_default_timeout(webui_e2e.work_bound(page.load_model_s, 3, 30) * 1000)
 
 
 def test_chat_button_loads_the_adapter_streams_and_stops(page, app, chat_run):
@@ -90,7 +95,7 @@ def test_chat_button_loads_the_adapter_streams_and_stops(page, app, chat_run):
     # (~30 tokens/s) leaves time to press Stop midway.
     choose(page, "chat-quant", "4")
     page.locator("#chat-load").click()
-    wait_until(page, lambda: "4-bit" in text_of(page, "chat-status"), 120, "the 4-bit load")
+    wait_until(page, lambda: "4-bit" in text_of(page, "chat-status"), max(120, 4 * page.load_model_s), "the 4-bit load")
     assert RUN_NAME in text_of(page, "chat-status")
     page.locator("#chat-settings").get_by_text("System prompt and generation settings").click()
     set_value(page, "chat-max_new_tokens", "1000")
@@ -103,10 +108,14 @@ def test_chat_button_loads_the_adapter_streams_and_stops(page, app, chat_run):
     page.locator("#chat-send").click()
 
     # Streamed: the answer is seen growing before generation ends.
-    first = wait_until(page, lambda: answer_text(page, "chat-bot"), 60, "the first tokens")
-    wait_until(page, lambda: len(answer_text(page, "chat-bot")) > len(first), 30, "more tokens to stream in")
+    asked = time.time()
+    first = wait_until(page, lambda: answer_text(page, "chat-bot"), max(60, 2 * page.load_model_s), "the first tokens")
+    first_token_s = time.time() - asked
+    wait_until(page, lambda: len(answer_text(page, "chat-bot")) > len(first), max(30, 3 * first_token_s),
+               "more tokens to stream in")
     page.locator("#chat-stop").click()
-    wait_until(page, lambda: "Stopped." in text_of(page, "chat-status"), 30, "the stop to be confirmed")
+    wait_until(page, lambda: "Stopped." in text_of(page, "chat-status"), max(30, 3 * first_token_s),
+               "the stop to be confirmed")
     stopped = answer_text(page, "chat-bot")
     page.wait_for_timeout(1500)
     assert answer_text(page, "chat-bot") == stopped, "no token arrives after Stop"

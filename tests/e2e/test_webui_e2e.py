@@ -55,8 +55,24 @@ def status_text(page) -> str:
     return page.locator("#train-status").inner_text()
 
 
+def load_factor() -> float:
+    """How much slower than an idle machine this one runs now: runnable processes per core (at
+    least 1). A load average of 6 on 2 cores makes every step of the app about 3 times slower."""
+    import os
+
+    return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
+def work_bound(measured_s: float, times: float, floor_s: float) -> float:
+    """A wait's bound from work this test already measured on this machine (a page load, a model
+    load): `times` that long, never under floor_s, stretched by the machine's load."""
+    return max(floor_s, times * measured_s) * load_factor()
+
+
 def wait_until(page, predicate, timeout_s: float, what: str, status=None, poll_ms: int = 250):
-    """Poll predicate until it is truthy; on time-out name what was awaited and the page's status."""
+    """Poll predicate until it is truthy; on time-out name what was awaited and the page's status.
+    timeout_s is the bound on an idle machine: it stretches with the load (load_factor)."""
+    timeout_s *= load_factor()
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         value = predicate()
