@@ -191,6 +191,7 @@ def build_app(ctx) -> Any:
     from webui.i18n import I18N
     from webui.tabs.chat import layout as chat_tab
     from webui.tabs.datasets import layout as datasets_tab
+    from webui.tabs.evaluate import layout as evaluate_tab
     from webui.tabs.export import layout as export_tab
     from webui.tabs.runs import layout as runs_tab
     from webui import build_banner, form
@@ -218,6 +219,8 @@ def build_app(ctx) -> Any:
                 datasets = datasets_tab.build(ctx, lang)
             with gr.Tab(I18N("tab.chat"), id="chat", elem_id="tab-chat") as chat_tab_obj:
                 chat = chat_tab.build(ctx, lang, chat_target)
+            with gr.Tab(I18N("tab.evaluate"), id="evaluate", elem_id="tab-evaluate") as evaluate_tab_obj:
+                evaluate = evaluate_tab.build(ctx, lang)
             with gr.Tab(I18N("tab.export"), id="export", elem_id="tab-export") as export_tab_obj:
                 export = export_tab.build(ctx, lang)
 
@@ -244,6 +247,7 @@ def build_app(ctx) -> Any:
             demo.load(*event)
             tab.select(*event)
         train_tab_obj.select(*train["refresh_choices"])
+        evaluate_tab_obj.select(*evaluate["refresh_event"])
         # The dataset preview measures lengths against the Train tab's cutoff, not a default of its own.
         data_tab_obj.select(same_value, train["fields"]["cutoff_len"], datasets["preview_cutoff"], show_progress="hidden")
     return demo

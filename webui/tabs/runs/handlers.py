@@ -21,6 +21,7 @@ from webui.context import AppContext
 from webui.i18n import headers, t
 from webui.paths import display_path, resolve_path
 from webui.runner import RunRequest
+from webui.tabs.evaluate.handlers import saved_evaluations
 from webui.tabs.train.watch import fmt_duration
 
 COLUMNS = ("run", "state", "stage", "model", "datasets", "steps", "final_loss", "duration")
@@ -97,10 +98,15 @@ def open_run(ctx: AppContext, pick: Optional[str], lang: str) -> tuple[str, str,
     lines = [f"**{info.name}** — {t(lang, 'state.' + info.state) if info.state in rundir.STATES else info.state}"]
     if info.error:
         lines.append(f"> {info.error}")
+    if info.status.get("stop_reason") and info.state == "finished":  # early stopping, or all steps done
+        lines.append(t(lang, "runs.stop_reason", reason=info.status["stop_reason"]))
     if info.launch.get("command"):
         lines.append(f"`{info.launch['command']}`")
     if ckpt is not None:
         lines.append(f"checkpoint: `{display_path(ckpt)}`")
+    evaluations = saved_evaluations(run_dir, lang)  # the Evaluate tab's results, kept in the run folder
+    if evaluations:
+        lines.append(evaluations)
     run_yaml = run_dir / rundir.RUN_YAML
     config_text = run_yaml.read_text(encoding="utf-8", errors="replace") if run_yaml.is_file() else ""
     return "\n\n".join(lines), config_text, rundir.tail_text(run_dir / rundir.CONSOLE_LOG, 32768)

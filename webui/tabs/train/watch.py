@@ -104,6 +104,10 @@ def status_markdown(watch: Watch, lang: str) -> str:
     text = t(lang, "train.watching", run=f"`{display_path(watch.run_dir)}`", state=t(lang, f"state.{state}"))
     if state in ("failed", "aborted") and watch.error:
         text += f" — {watch.error}"
+    if state == "finished":  # why it ended: early stopping, or every step done
+        reason = (rundir.read_json(Path(watch.run_dir) / rundir.STATUS_JSON) or {}).get("stop_reason")
+        if reason:
+            text += f" — {reason}"
     return text
 
 
