@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 from core.args import AdapterTemplateArguments, ModelArguments
 from core.errors import UserError
-from core.progress import PROGRESS_PREFIX, print_progress  # noqa: F401 (PROGRESS_PREFIX: core/get_model.py imports it from here)
+from core.progress import print_progress
 
 Progress = Callable[[float, str], None]
 EXPORT_MARKER = "export.json"  # written last: how the folder was made

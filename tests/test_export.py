@@ -114,6 +114,7 @@ def test_export_refuses_its_own_sources_and_a_quantized_base(demo_model, adapter
     config = json.loads((Path(demo_model) / "config.json").read_text())
     config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
     (quantized / "config.json").write_text(json.dumps(config))
+    (quantized / "model.safetensors").symlink_to(Path(demo_model) / "model.safetensors")  # a model folder has weights
     with pytest.raises(UserError, match="stored quantized"):
         export_merged(str(quantized), str(adapter), str(tmp_path / "out"))
     with pytest.raises(UserError, match="export_size"):
