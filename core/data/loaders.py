@@ -72,6 +72,8 @@ def read_file(path: Path) -> tuple[list[RawRecord], list[str]]:
     suffix = path.suffix.lower()
     if suffix not in DATA_EXTENSIONS:
         raise UserError(f"{path}: unsupported file type '{suffix or '(none)'}'; use one of {', '.join(DATA_EXTENSIONS)}")
+    if not path.is_file():  # an upload the server has already cleaned away, a file moved meanwhile
+        raise UserError(f"{path} does not exist or is not a readable file; pick the file again")
     if suffix == ".parquet":
         return _read_parquet(path), []
     text = _read_text(path)

@@ -157,12 +157,12 @@ def test_data_cli_refusals_are_one_line_and_leave_the_registry(dataset_dir, tmp_
     (tmp_path / "latin1.json").write_bytes(json.dumps([{"instruction": "caf\xe9", "output": "x"}], ensure_ascii=False).encode("latin-1"))
     (tmp_path / "rank.json").write_text(json.dumps([{"instruction": "q", "output": ["same", "same"]}]))
     cases = [
-        (["add", "x", tmp_path / "x.xlsx"], "unsupported type '.xlsx'"),
+        (["add", "x", tmp_path / "x.xlsx"], "unsupported file type '.xlsx'"),
         (["add", "x", tmp_path / "empty.jsonl"], "is empty"),
         (["add", "x", tmp_path / "latin1.json"], "is not UTF-8"),
         (["add", "x", tmp_path / "rank.json", "--ranking"], "same chosen and rejected"),
         (["add", "../x", tmp_path / "rank.json"], "is not allowed"),
-        (["add", "x", "/etc/passwd"], "unsupported type"),
+        (["add", "x", "/etc/passwd"], "unsupported file type"),
         (["check", "no_such"], "unknown dataset 'no_such'"),
         (["list", "--frobnicate"], "unrecognized arguments"),
     ]
