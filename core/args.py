@@ -776,6 +776,7 @@ def parse_own_args(argv: list[str]) -> tuple:
             raise UserError(f"unknown key '{key}' in {config_path}{_suggest(key, set(all_option_names()))}")
     ours = set(_actions_by_dest(parser))
     flags = config_to_argv({k: v for k, v in config.items() if k in ours}, parser, config_path or "") + flags
+    _refuse_retired_stage(flags)
     namespace, rest = parser.parse_known_args(flags)
     for token in rest:
         name = token.lstrip("-").split("=")[0].replace("-", "_")
