@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from core.args import _training_arguments_source, parse_cli
+from core.args import _training_arguments_source
 from tests.conftest import ROOT, run_cli
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.model_zoo import wheel_model
-from tests.conftest import ROOT, assert_one_line_refusal, run_cli
+from tests.conftest import assert_one_line_refusal, run_cli
 
 # Questions that are NOT in data/identity.json: the adapter must generalise to them.
 HELD_OUT_IDENTITY = ["Who are you, exactly?", "May I know your name?", "Who is responsible for creating you?", "请问你是谁？"]

@@ -6,7 +6,6 @@ beside its adapter's."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
