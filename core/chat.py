@@ -18,7 +18,7 @@ import dataclasses
 import gc
 import sys
 import threading
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -247,13 +247,21 @@ def stream_reply(
     settings = generation_settings(**generation)
     seed = settings.pop("seed")
     stop_event = stop_event or threading.Event()
+    with _model_turn(session):
+        ids = _fit_context(session, messages, system, settings["max_new_tokens"])
+        yield from _stream(session, ids, use_adapter, stop_event, seed, settings)
+
+
+@contextmanager
+def _model_turn(session: ChatSession) -> Iterator[None]:
+    """One answer at a time on a session's model (switching the adapter off changes shared
+    modules); refuses when another answer holds it too long or the model was unloaded meanwhile."""
     if not session.lock.acquire(timeout=LOCK_WAIT_S):
         raise UserError("another answer is still being generated on this model; press Stop or wait for it")
     try:
         if session.model is None:  # unloaded (or replaced) while this answer waited for its turn
             raise UserError("no model is loaded; load one first")
-        ids = _fit_context(session, messages, system, settings["max_new_tokens"])
-        yield from _stream(session, ids, use_adapter, stop_event, seed, settings)
+        yield
     finally:
         session.lock.release()
 
@@ -330,17 +338,11 @@ def stream_side_by_side(
     settings = generation_settings(**generation)
     seed = settings.pop("seed")
     stop_event = stop_event or threading.Event()
-    if not session.lock.acquire(timeout=LOCK_WAIT_S):
-        raise UserError("another answer is still being generated on this model; press Stop or wait for it")
-    try:
-        if session.model is None:
-            raise UserError("no model is loaded; load one first")
+    with _model_turn(session):
         if not hasattr(session.model, "disable_adapter"):
             raise UserError("side by side needs an adapter; load one")
         ids = _fit_context(session, messages, system, settings["max_new_tokens"])
         yield from _interleave(session, ids, stop_event, seed, settings)
-    finally:
-        session.lock.release()
 
 
 def _next_token(logits: Any, seen: list[int], settings: dict[str, Any]) -> int:
