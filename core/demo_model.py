@@ -181,15 +181,25 @@ def init_model(vocab_size: int, seed: int):
 
     config = LlamaConfig(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=3, use_cache=True, **MODEL_CONFIG)
     model = LlamaForCausalLM(config).to(torch.float32)
+    seeded_init(model, seed, MODEL_CONFIG["initializer_range"])
+    with torch.no_grad():
+        model.lm_head.weight.mul_(LM_HEAD_INIT_SCALE)
+    return model
+
+
+def seeded_init(model, seed: int, std: float) -> None:
+    """Our own, transformers-version-independent init: N(0, std) for every matrix and embedding,
+    ones for norms, drawn in sorted parameter-name order from one seeded generator (so the same
+    seed gives byte-identical weights whatever transformers' own init does)."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        for _, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
             if p.ndim == 1:
                 p.fill_(1.0)
             else:
-                p.copy_(torch.randn(p.shape, generator=gen) * MODEL_CONFIG["initializer_range"])
-        model.lm_head.weight.mul_(LM_HEAD_INIT_SCALE)
-    return model
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * std)
 
 
 def pack(texts: list[str], tokenizer) -> "torch.Tensor":

@@ -268,6 +268,8 @@ def build_model(tokenizer, out_dir, seed):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from core.demo_model import seeded_init
+
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=256,
@@ -286,15 +288,7 @@ def build_model(tokenizer, out_dir, seed):
         use_cache=True,
     )
     model = LlamaForCausalLM(config).to(torch.float32)
-    # Own, version-independent init: N(0, 0.02) for every matrix / embedding, ones for norms,
-    # drawn in sorted parameter-name order from one seeded generator.
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
-            if p.ndim == 1:
-                p.fill_(1.0)
-            else:
-                p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32) * 0.02)
+    seeded_init(model, seed, 0.02)  # the demo model's own init, so the weights hash the same on every version
     model.generation_config.do_sample = False
     model.save_pretrained(out_dir, safe_serialization=True)
     return model
