@@ -104,15 +104,28 @@ def long_records_dataset(folder: Path) -> Path:
     return folder
 
 
+# The trainer is started by this small Python process, which reports the trainer's ru_maxrss.
+# Why not wait4 on the trainer directly: Linux carries the parent's high-water RSS over exec into
+# the child's ru_maxrss (fork and vfork alike), so a child of a pytest process that has grown to
+# 1.25 GB "peaks" at 1.25 GB whatever it does. Spawned from this wrapper, it inherits ~10 MB.
+MAXRSS_WRAPPER = """
+import os, sys
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+print(f"\\nMAXRSS_KB {usage.ru_maxrss}", flush=True)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def peak_rss(argv: list[str]) -> tuple[int, str]:
-    """(peak resident bytes of the process, its output): wait4's ru_maxrss of the trainer itself."""
+    """(peak resident bytes of the trainer, its output), measured by MAXRSS_WRAPPER."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    output = proc.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([PYTHON, "-c", MAXRSS_WRAPPER, *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=env)
+    output = proc.stdout.decode(errors="replace")
     assert proc.returncode == 0, output[-3000:]
-    return usage.ru_maxrss * 1024, output
+    kilobytes = int(output.rsplit("MAXRSS_KB ", 1)[1].split()[0])
+    return kilobytes * 1024, output
 
 
 # (model fixture, settings): LoRA, full training with checkpointing, and a 4-bit base.
