@@ -58,6 +58,21 @@ def test_every_form_field_has_a_label_and_hint_in_both_languages():
         assert core_args.option_spec(name).help, name
 
 
+def test_a_chinese_hint_names_every_choice_its_english_hint_explains():
+    """A hint written as `choice: what it does; ...` in English lists the same choices in Chinese
+    (the Stage hint once stopped at dpo, leaving out kto and grpo)."""
+    import re
+
+    for name, zh in FIELD_HELP_ZH.items():
+        try:
+            spec = core_args.option_spec(name)
+        except KeyError:
+            continue
+        explained = [str(c) for c in spec.choices or () if f"{c}:" in spec.help]
+        missing = [c for c in explained if not re.search(rf"\b{re.escape(c)}\b", zh)]
+        assert not missing, f"the Chinese hint of {name} leaves out {missing}"
+
+
 def test_every_string_has_english_and_chinese():
     for key, (en, zh) in STRINGS.items():
         assert en and zh, key

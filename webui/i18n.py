@@ -429,7 +429,8 @@ FIELD_HELP_ZH: dict[str, str] = {
     "train_on_prompt": "也在提示部分上训练（默认只训练回答）。",
     "overwrite_cache": "重新分词，不复用缓存的分词结果。",
     "preprocessing_num_workers": "分词使用的进程数。",
-    "stage": "pt：文本预训练；sft：监督微调；rm：奖励模型；dpo：偏好优化。",
+    "stage": "pt：文本预训练；sft：监督微调；rm：奖励模型；dpo：成对偏好优化（也可通过 pref_loss 选 orpo、simpo）；"
+             "kto：基于标注为期望或非期望的回答优化；grpo：由奖励模型或规则奖励驱动的在线强化学习。",
     "finetuning_type": "lora：小型适配器；freeze：只训练最后几层；full：训练全部权重。",
     "lora_target": "应用 LoRA 的模块，逗号分隔（如 q_proj,v_proj），或 all 表示所有线性层。",
     "lora_rank": "LoRA 的秩 (r)。",
