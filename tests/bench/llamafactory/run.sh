@@ -9,7 +9,8 @@
 #   RUNS        number of repetitions (default 3); OUT_DIR/summary.json gets min/median/max
 #   key=value   extra LLaMA-Factory overrides, e.g. plot_loss=true
 #
-# Environment: VENV (default /tmp/vlf, made by setup_venv.sh beside this file).
+# Environment: VENV (default /tmp/vlf, made by setup_venv.sh beside this file); MODEL (default
+# ASSETS_DIR/tiny-llama), the model folder to train, e.g. data/models/SmolLM2-135M-Instruct.
 # Everything the run writes stays under OUT_DIR: HF_HOME, the datasets cache (fresh per run, so
 # every run re-reads and re-tokenises the JSON), matplotlib's config dir.  Fully offline.
 set -euo pipefail
@@ -27,7 +28,8 @@ RUNS=3
 if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then RUNS="$1"; shift; fi
 VENV="${VENV:-/tmp/vlf}"
 
-test -f "$ASSETS/tiny-llama/model.safetensors" || { echo "no model in $ASSETS/tiny-llama" >&2; exit 1; }
+MODEL="${MODEL:-$ASSETS/tiny-llama}"
+test -f "$MODEL/model.safetensors" || { echo "no model.safetensors in $MODEL" >&2; exit 1; }
 test -f "$ASSETS/data/dataset_info.json" || { echo "no dataset_info.json in $ASSETS/data" >&2; exit 1; }
 test -x /usr/bin/time || { echo "/usr/bin/time missing: apt-get install -y time" >&2; exit 1; }
 
@@ -47,7 +49,7 @@ for i in $(seq 1 "$RUNS"); do
     echo "=== run $i/$RUNS -> $run_out" >&2
     (cd "$OUT" && python3 "$HERE/../measure.py" run "$bench" "$run_out" -- \
         "$VENV/bin/llamafactory-cli" train "$HERE/sft.yaml" \
-        model_name_or_path="$ASSETS/tiny-llama" dataset_dir="$ASSETS/data" output_dir="$run_out" "$@")
+        model_name_or_path="$MODEL" dataset_dir="$ASSETS/data" output_dir="$run_out" "$@")
     dirs+=("$bench")
 done
 python3 "$HERE/../measure.py" summarize "${dirs[@]}" > "$OUT/summary.json"
