@@ -4,6 +4,7 @@ are asked for, so a tab shows what other tabs (or the command line) made meanwhi
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 from core import rundir
@@ -108,6 +109,21 @@ def dataset_names(ctx: AppContext, stage: Optional[str]) -> list[str]:
         except UserError:
             continue
     return sorted(names)
+
+
+def gpus() -> list[tuple[str, str]]:
+    """(label, index) of each GPU nvidia-smi lists, the index as CUDA_VISIBLE_DEVICES takes it;
+    none on a machine without GPUs (or without nvidia-smi)."""
+    from core.memory import available_memory, human
+
+    return [(f"{pool.name} ({human(pool.total)})", index) for pool in available_memory()
+            if (index := gpu_index(pool)) is not None]
+
+
+def gpu_index(pool: Any) -> Optional[str]:
+    """A GPU memory pool's nvidia-smi index ("GPU 1: NVIDIA H200" -> "1"); None for the RAM."""
+    found = re.match(r"GPU (\d+)\b", pool.name) if pool.kind == "gpu" else None
+    return found.group(1) if found else None
 
 
 def accelerate_configs() -> list[str]:

@@ -64,12 +64,43 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.extra": ("Extra arguments (YAML)", "额外参数（YAML）"),
     "train.extra_info": ("Any other trainer option as `key: value` lines, e.g. `warmup_steps: 10`.",
                          "其他训练参数，每行一个 `key: value`，如 `warmup_steps: 10`。"),
-    "train.num_processes": ("Number of processes", "进程数"),
-    "train.num_processes_info": ("Ranks started by accelerate (> 1 adds --multi_gpu; on a CPU-only machine they run as gloo ranks).",
-                                 "accelerate 启动的进程数（大于 1 时加 --multi_gpu；无 GPU 时以 gloo 进程运行）。"),
+    "train.num_processes": ("Processes per machine", "每台机器的进程数"),
+    "train.num_processes_info": ("Ranks each machine starts (accelerate's --num_processes is this × the machines). Left at 1 "
+                                 "with GPUs chosen: one per chosen GPU. Above 1 adds --multi_gpu; on a CPU-only machine "
+                                 "they run as gloo ranks.",
+                                 "每台机器启动的进程数（accelerate 的 --num_processes 为此数乘以机器数）。保持 1 且选了 GPU 时："
+                                 "每块所选 GPU 一个进程。大于 1 时加 --multi_gpu；无 GPU 时以 gloo 进程运行。"),
+    "train.gpus": ("GPUs", "GPU"),
+    "train.gpus_info": ("The GPUs the run uses, by nvidia-smi's numbers (CUDA_VISIBLE_DEVICES; the same numbers on every "
+                        "machine). Empty: every GPU.",
+                        "任务使用的 GPU，按 nvidia-smi 的编号（CUDA_VISIBLE_DEVICES；每台机器用相同编号）。留空：全部 GPU。"),
+    "train.gpus_none": ("No GPU found (nvidia-smi lists none): the run uses the CPU.",
+                        "未找到 GPU（nvidia-smi 未列出任何 GPU）：任务使用 CPU。"),
     "train.accelerate_config": ("Accelerate config file", "Accelerate 配置文件"),
-    "train.accelerate_config_info": ("A file from examples/accelerate/ or your own path; set it to use it instead of the number of processes.",
-                                     "examples/accelerate/ 中的文件或自定义路径；设置后将代替进程数。"),
+    "train.accelerate_config_info": ("A file from examples/accelerate/ (DDP, FSDP, DeepSpeed) or your own path: it decides "
+                                     "the distributed type, precision and processes. Processes above 1, GPUs or machines "
+                                     "set here override it on the command line.",
+                                     "examples/accelerate/ 中的文件（DDP、FSDP、DeepSpeed）或自定义路径：决定分布式类型、精度和"
+                                     "进程数。此处设置的大于 1 的进程数、GPU 或机器数在命令行上覆盖它。"),
+    "train.num_machines": ("Machines", "机器数"),
+    "train.num_machines_info": ("Above 1: this machine is machine 0 (the main one) and the command for each other machine "
+                                "appears below. 1: this machine alone (or the config file's machines).",
+                                "大于 1：本机为 0 号机器（主机），其他每台机器要运行的命令显示在下方。1：仅本机（或按配置文件）。"),
+    "train.main_ip": ("Main machine address", "主机地址"),
+    "train.main_ip_info": ("This machine's IP address (or host name) as the other machines reach it, e.g. from `hostname -I`.",
+                           "其他机器访问本机所用的 IP 地址（或主机名），如 `hostname -I` 的输出。"),
+    "train.main_port": ("Main machine port", "主机端口"),
+    "train.main_port_info": ("A free TCP port on this machine (1–65535) that the other machines connect to.",
+                             "本机上供其他机器连接的空闲 TCP 端口（1–65535）。"),
+    "train.other_machines": ("**A run on {n} machines.** Start runs machine 0 here. Run each other machine's command there, "
+                             "from a copy of this repository at the same path with the same Python environment, the model "
+                             "and the datasets at the same paths, and `{run_yaml}` copied there once Start has written it "
+                             "(or a folder all machines share).",
+                             "**{n} 台机器上的任务。**“开始”在本机运行 0 号机器。在其他每台机器上运行其对应命令：需在相同路径"
+                             "下有本仓库的副本和相同的 Python 环境，模型和数据集也在相同路径，并在“开始”写出 `{run_yaml}` 后"
+                             "将其复制过去（或使用所有机器共享的目录）。"),
+    "train.machine": ("Machine {rank}", "{rank} 号机器"),
+    "train.launch_refused": ("Cannot launch: {error}", "无法启动：{error}"),
     # memory estimate (core/memory.py)
     "mem.estimate": ("**Estimated peak memory: {total}** per process {where}, for batches of {batch} × {cutoff} tokens "
                      "(the longest a run can meet): framework {framework} · weights {weights} · trained parameters, "
@@ -188,6 +219,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.chat": ("Chat with its adapter", "用其适配器对话"),
     "runs.no_checkpoint": ("{run} has no checkpoint to resume from.", "{run} 没有可继续的检查点。"),
     "runs.resumed": ("Resuming {run} from {checkpoint}", "正在从 {checkpoint} 继续 {run}"),
+    "runs.resume_other_machines": ("A run on several machines: run each other machine's resume command (this run's details "
+                                   "list them) there too, with {checkpoint} copied to it.",
+                                   "多机任务：也请在其他每台机器上运行其恢复命令（见本任务详情），并将 {checkpoint} 复制过去。"),
     "runs.active_no_delete": ("{run} is running: abort it before deleting it.", "{run} 正在运行：请先中止再删除。"),
     "runs.pick": ("Choose a run first.", "请先选择一个任务。"),
     "runs.no_runs": ("No runs yet under {path}.", "{path} 下还没有任务。"),

@@ -2,11 +2,12 @@
 
 One Runner per app server (not per browser tab): every browser session of the same server sees
 the same active run and the same queue, and the UI says so. Runs are started as a new session
-(process group) with an argument list, never a shell string; their stdout and stderr go to the
-run's console.log. Abort signals every process of the run: SIGTERM, a grace period in which
-the trainer saves a checkpoint, then SIGKILL, all within ABORT_GRACE_S + a moment. A run found
-alive on disk when the app starts (an earlier app process started it) is re-attached: it can
-be watched and aborted, and the queue waits for it.
+(process group) with an argument list, never a shell string, and the app's environment plus the
+variables the request adds (the chosen GPUs); their stdout and stderr go to the run's
+console.log. Abort signals every process of the run: SIGTERM, a grace period in which the
+trainer saves a checkpoint, then SIGKILL, all within ABORT_GRACE_S + a moment. A run found alive
+on disk when the app starts (an earlier app process started it) is re-attached: it can be
+watched and aborted, and the queue waits for it.
 
 "Every process of the run" is more than the launcher's process group: torchrun starts each rank
 in a session of its own, so a rank would survive killpg(launcher) and be orphaned by a SIGKILL of
@@ -49,6 +50,7 @@ class RunRequest:
     argv: list[str]
     config: dict[str, Any] = field(default_factory=dict)  # written to run_dir/run.yaml at start (empty: kept)
     launcher: dict[str, Any] = field(default_factory=dict)  # recorded in launch.json (processes, accelerate config)
+    env: dict[str, str] = field(default_factory=dict)  # variables the run gets beyond the app's own (the chosen GPUs)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     resume: bool = False  # reuse an existing run dir (resume from its checkpoint)
 
@@ -65,6 +67,13 @@ class ActiveRun:
     started: float = field(default_factory=time.time)
     aborting: bool = False
     run_id: Optional[str] = None  # TUNEFORGE_RUN_ID of its processes (None: a run started elsewhere)
+
+
+def command_line(argv: list[str], env: Optional[dict[str, str]] = None) -> str:
+    """What a run starts, as a shell line: `VAR=value ... argv`, each word quoted (the Train tab's
+    preview, the console's first line and launch.json's command are this one string)."""
+    assignments = [f"{name}={shlex.quote(value)}" for name, value in (env or {}).items()]
+    return " ".join([*assignments, shlex.join(argv)])
 
 
 def group_alive(pgid: int) -> bool:
@@ -185,13 +194,14 @@ class Runner:
         # The run appears in every browser at once, before the trainer has even imported torch.
         rundir.write_status(run_dir, "starting", None)
         env = dict(os.environ if self.env is None else self.env)
+        env.update(request.env)
         env["TUNEFORGE_CONSOLE_CAPTURED"] = "1"
         env.setdefault("PYTHONUNBUFFERED", "1")
         run_id = uuid.uuid4().hex
         env[RUN_ID_ENV] = run_id
         console = open(run_dir / rundir.CONSOLE_LOG, "ab")
         try:
-            console.write(f"$ {shlex.join(request.argv)}\n".encode())
+            console.write(f"$ {command_line(request.argv, request.env)}\n".encode())
             console.flush()
             proc = subprocess.Popen(
                 request.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
@@ -204,9 +214,9 @@ class Runner:
             console.close()
         now = time.time()
         # The trainer keeps these and adds its own (trainer_argv, trainer_pid, world_size).
-        rundir.update_launch(run_dir, pid=proc.pid, pgid=proc.pid, argv=list(request.argv),
-                             command=shlex.join(request.argv), start_time=now, cwd=str(self.cwd), run_id=run_id,
-                             **request.launcher)
+        rundir.update_launch(run_dir, pid=proc.pid, pgid=proc.pid, argv=list(request.argv), env=dict(request.env),
+                             command=command_line(request.argv, request.env), start_time=now, cwd=str(self.cwd),
+                             run_id=run_id, **request.launcher)
         rundir.write_status(run_dir, "starting", None, pid=proc.pid)
         self._active = ActiveRun(run_dir, proc.pid, proc, now, run_id=run_id)
         self._notify("started", run_dir)

@@ -246,14 +246,14 @@ def test_ui_refuses_impossible_hyperparameters_before_any_run_folder(ui, tmp_pat
     for i, (changes, expected) in enumerate(cases):
         out = saves / f"bad-{i}"
         values = _defaults(**{"model_name_or_path": str(demo_model), "output_dir": str(out), **changes})
-        result, shown = call_handler(train.start, ui.ctx, "en", None, "", 1, "none", *values)
+        result, shown = call_handler(train.start, ui.ctx, "en", None, "", 1, "none", [], 1, "", 29500, *values)
         assert len(shown) == 1 and expected in one_line(shown[0]), (changes, shown)
         assert not out.exists(), f"{changes}: a refused start must not create its run folder"
         assert ui.ctx.runner.active is None
     # Unknown options typed into the extra-arguments box, and extra text that is not YAML.
     for extra, expected in (("lerning_rate: 1", "unknown option 'lerning_rate'"), ("a: [b", "not valid YAML")):
         values = _defaults(model_name_or_path=str(demo_model), output_dir=str(saves / "bad-extra"))
-        result, shown = call_handler(train.start, ui.ctx, "en", None, extra, 1, "none", *values)
+        result, shown = call_handler(train.start, ui.ctx, "en", None, extra, 1, "none", [], 1, "", 29500, *values)
         assert len(shown) == 1 and expected in one_line(shown[0]), shown
     assert snapshot(ui.ctx.dataset_dir, saves) == before
 
@@ -273,9 +273,9 @@ def test_ui_config_files_that_are_not_yaml_are_refused_and_saved_configs_kept(ui
     # Saving outside the saves folder, or with bad values, writes nothing.
     values = _defaults()
     for path in (str(tmp_path / "elsewhere.yaml"), str(configs / "good.txt"), "/etc/tuneforge.yaml", ""):
-        _, shown = call_handler(train.save_config, ui.ctx, "en", path, "", 1, "none", *values)
+        _, shown = call_handler(train.save_config, ui.ctx, "en", path, "", 1, "none", [], 1, "", 29500, *values)
         assert len(shown) == 1 and "under" in one_line(shown[0]), shown
-    _, shown = call_handler(train.save_config, ui.ctx, "en", str(configs / "good.yaml"), "lerning_rate: 1", 1, "none", *values)
+    _, shown = call_handler(train.save_config, ui.ctx, "en", str(configs / "good.yaml"), "lerning_rate: 1", 1, "none", [], 1, "", 29500, *values)
     assert len(shown) == 1 and "unknown option" in shown[0]
     assert snapshot(ui.ctx.saves_dir, ui.ctx.dataset_dir) == before
 

@@ -36,7 +36,7 @@ def start_run(ui, demo_model: Path, name: str, nproc: int = 1, **changes) -> Pat
     settings = {"model_name_or_path": str(demo_model), "output_dir": str(out), "dataset": ["demo_sft"],
                 "max_steps": 40, "logging_steps": 1, "save_steps": 1000, "cutoff_len": 64,
                 "per_device_train_batch_size": 2, **changes}
-    _, shown = call_handler(train.start, ui.ctx, "en", None, "", nproc, "none", *_defaults(**settings))
+    _, shown = call_handler(train.start, ui.ctx, "en", None, "", nproc, "none", [], 1, "", 29500, *_defaults(**settings))
     assert not shown, shown
     assert ui.ctx.runner.active is not None and ui.ctx.runner.active.run_dir == out
     return out
@@ -160,7 +160,7 @@ def test_a_crash_inside_the_trainer_fails_the_run_in_one_line(ui, demo_model, tm
     assert "model" in line.lower() or "safetensor" in line.lower(), line
     assert line in shown_state(ui, run_dir)
     # The UI kept serving: the same handlers answer.
-    command_text, shown = call_handler(train.show_command, ui.ctx, "en", "", 1, "none", *_defaults())
+    (command_text, _), shown = call_handler(train.show_command, ui.ctx, "en", "", 1, "none", [], 1, "", 29500, *_defaults())
     assert not shown and "launch.py train" in command_text
 
 

@@ -128,7 +128,7 @@ def test_form_values_with_shell_metacharacters_reach_the_trainer_literally(ui, d
     out = ui.ctx.saves_dir / "meta"
     values = _defaults(model_name_or_path=str(demo_model), output_dir=str(out), dataset=["demo_sft"], system=evil,
                        max_steps=1, cutoff_len=64, logging_steps=1, lora_target="q_proj,v_proj")
-    result, shown = call_handler(train.start, ui.ctx, "en", None, "", 1, "none", *values)
+    result, shown = call_handler(train.start, ui.ctx, "en", None, "", 1, "none", [], 1, "", 29500, *values)
     assert not shown, shown
     previewed = result[1]
     wait_for(lambda: ui.ctx.runner.active is None, 300, "the run to end")

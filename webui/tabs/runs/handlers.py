@@ -20,7 +20,6 @@ from webui import command
 from webui.context import AppContext
 from webui.i18n import headers, t
 from webui.paths import display_path, resolve_path
-from webui.runner import RunRequest
 from webui.tabs.evaluate.handlers import saved_evaluations
 from webui.tabs.train.watch import fmt_duration
 
@@ -102,6 +101,8 @@ def open_run(ctx: AppContext, pick: Optional[str], lang: str) -> tuple[str, str,
         lines.append(t(lang, "runs.stop_reason", reason=info.status["stop_reason"]))
     if info.launch.get("command"):
         lines.append(f"`{info.launch['command']}`")
+    for rank, line in enumerate(info.launch.get("other_machines") or [], start=1):  # a run on several machines
+        lines.append(f"{t(lang, 'train.machine', rank=rank)}: `{line}`")
     if ckpt is not None:
         lines.append(f"checkpoint: `{display_path(ckpt)}`")
     evaluations = saved_evaluations(run_dir, lang)  # the Evaluate tab's results, kept in the run folder
@@ -132,8 +133,13 @@ def resume_spec(run_dir: Path, checkpoint: Path) -> command.LaunchSpec:
     # A CLI run started elsewhere may record its output_dir relative to another folder.
     recorded = info.config.get("output_dir")
     elsewhere = not recorded or resolve_path(str(recorded)) != run_dir.resolve()
+    # The same GPUs and machines (a run launched before these were recorded: every GPU, one machine).
+    port = launch.get("main_process_port", command.DEFAULT_PORT)
     return command.LaunchSpec(run_dir, None, processes, launch.get("accelerate_config"), display_path(checkpoint),
-                              ("--output_dir", display_path(run_dir)) if elsewhere else ())
+                              ("--output_dir", display_path(run_dir)) if elsewhere else (),
+                              gpus=str(launch.get("gpus") or ""), num_machines=int(launch.get("num_machines") or 1),
+                              main_process_ip=str(launch.get("main_process_ip") or ""),
+                              main_process_port=None if port is None else int(port))
 
 
 def resume(ctx: AppContext, pick: Optional[str], lang: str):
@@ -151,11 +157,14 @@ def resume(ctx: AppContext, pick: Optional[str], lang: str):
         if info is not None and info.state in rundir.ACTIVE_STATES:
             raise UserError(f"{run_dir.name} is still {info.state}")
         spec = resume_spec(run_dir, ckpt)
-        ctx.runner.submit(RunRequest(run_dir, command.build_argv(spec), launcher=spec.launcher, resume=True))
+        request = command.run_request(spec, resume=True)
+        ctx.runner.submit(request)
     except UserError as err:
         gr.Warning(str(err))
         return gr.skip(), gr.skip()
     gr.Info(t(lang, "runs.resumed", run=run_dir.name, checkpoint=ckpt.name))
+    if request.launcher.get("other_machines"):  # they wait for each other: the others must resume too
+        gr.Info(t(lang, "runs.resume_other_machines", checkpoint=display_path(ckpt)))
     return gr.Tabs(selected="train"), gr.Timer(active=True)
 
 

@@ -18,7 +18,6 @@ from webui import choices, command, form
 from webui.context import AppContext
 from webui.i18n import t
 from webui.paths import ROOT, display_path, resolve_path
-from webui.runner import RunRequest
 from webui.tabs.train.watch import Watch, queue_table, tick
 
 # The outputs of a timer tick after the watch state, in this order (see tick()).
@@ -49,52 +48,84 @@ def idle_tick(ctx: AppContext, watch: Optional[Watch], smooth: bool, log_scale: 
 # ---------------------------------------------------------------------------- the command
 
 
-def launch_spec(ctx: AppContext, values: tuple, extra: str, nproc: Any, accel: Any) -> command.LaunchSpec:
+def launch_spec(ctx: AppContext, values: tuple, extra: str, nproc: Any, accel: Any, gpus: Any = None,
+                machines: Any = 1, main_ip: Any = "", main_port: Any = command.DEFAULT_PORT) -> command.LaunchSpec:
     """The run the form describes, in the app's dataset folder unless the extra options say otherwise."""
     given = {**form.form_values(values), "dataset_dir": display_path(ctx.dataset_dir)}
     config = command.config_from_form(given, extra)
-    accel = accel.strip() if isinstance(accel, str) else None
-    return command.LaunchSpec.of_config(config, int(nproc or 1), None if accel in (None, "", form.NONE) else accel)
+    return command.LaunchSpec.of_config(config, **command.launcher_from_form(nproc, accel, gpus, machines, main_ip, main_port))
 
 
-def show_command(ctx: AppContext, lang: str, extra: str, nproc: Any, accel: Any, *values: Any):
-    """Preview, first step: the exact command Start runs (at once; the dry run follows)."""
+def previews(lang: str, spec: command.LaunchSpec) -> tuple[str, str]:
+    """(the command Start runs here, the other machines' commands as markdown: "" on one machine)."""
+    here = command.preview(command.build_argv(spec), command.launch_env(spec))
+    others = command.other_machine_commands(spec)
+    if not others:
+        return here, ""
+    lines = [t(lang, "train.other_machines", n=len(others) + 1, run_yaml=spec.run_yaml)]
+    for rank, line in enumerate(others, start=1):
+        lines.append(f"**{t(lang, 'train.machine', rank=rank)}**\n\n```bash\n{line}\n```")
+    return here, "\n\n".join(lines)
+
+
+def refused(lang: str, err: UserError) -> str:
+    """A refusal of the launch settings as the one line under the Distributed group."""
+    return t(lang, "train.launch_refused", error=str(err).splitlines()[0])
+
+
+def show_command(ctx: AppContext, lang: str, extra: str, nproc: Any, accel: Any, gpus: Any, machines: Any,
+                 main_ip: Any, main_port: Any, *values: Any):
+    """Preview, first step: the exact command Start runs and the other machines' (at once; the
+    dry run follows)."""
     import gradio as gr
 
     try:
-        return command.preview(command.build_argv(launch_spec(ctx, values, extra, nproc, accel)))
+        return previews(lang, launch_spec(ctx, values, extra, nproc, accel, gpus, machines, main_ip, main_port))
     except UserError as err:
         gr.Warning(str(err))
-        return gr.skip()
+        return gr.skip(), refused(lang, err)
 
 
-def check_with_dry_run(ctx: AppContext, lang: str, extra: str, nproc: Any, accel: Any, *values: Any):
+def follow_launcher(ctx: AppContext, lang: str, extra: str, nproc: Any, accel: Any, gpus: Any, machines: Any,
+                    main_ip: Any, main_port: Any, *values: Any):
+    """A Distributed setting changed: the preview follows it. A value that cannot run clears the
+    command (it would not be what runs) and says why in one line, without a toast per keystroke."""
+    try:
+        return previews(lang, launch_spec(ctx, values, extra, nproc, accel, gpus, machines, main_ip, main_port))
+    except UserError as err:
+        return "", refused(lang, err)
+
+
+def check_with_dry_run(ctx: AppContext, lang: str, extra: str, nproc: Any, accel: Any, gpus: Any, machines: Any,
+                       main_ip: Any, main_port: Any, *values: Any):
     """Preview, second step: the trainer checks the run (`launch.py train CONFIG --dry_run`) and
     shows the run.yaml it would record; a refusal is its one line."""
     import gradio as gr
 
     try:
-        return command.dry_run(launch_spec(ctx, values, extra, nproc, accel).config)
+        return command.dry_run(launch_spec(ctx, values, extra, nproc, accel, gpus, machines, main_ip, main_port).config)
     except UserError as err:
         gr.Warning(str(err))
         return ""
 
 
-def start(ctx: AppContext, lang: str, watch: Optional[Watch], extra: str, nproc: Any, accel: Any, *values: Any):
-    """Start the run (or queue it): outputs (watch, command, next output folder, timer)."""
+def start(ctx: AppContext, lang: str, watch: Optional[Watch], extra: str, nproc: Any, accel: Any, gpus: Any,
+          machines: Any, main_ip: Any, main_port: Any, *values: Any):
+    """Start the run (or queue it): outputs (watch, command, other machines' commands, next output folder, timer)."""
     import gradio as gr
 
     try:
-        spec = launch_spec(ctx, values, extra, nproc, accel)
+        spec = launch_spec(ctx, values, extra, nproc, accel, gpus, machines, main_ip, main_port)
         command.check_config(spec.config, ctx.dataset_dir)
         model = resolve_path(str(spec.config["model_name_or_path"]))
         if model == ctx.demo_model.resolve() and not ctx.demo.ready():
             raise UserError(t(lang, "train.demo_not_ready"))
-        argv = command.build_argv(spec)
-        result = ctx.runner.submit(RunRequest(spec.run_dir, argv, spec.config, spec.launcher))
+        request = command.run_request(spec)
+        shown = previews(lang, spec)
+        result = ctx.runner.submit(request)
     except UserError as err:
         gr.Warning(str(err))
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     given = form.form_values(values)
     next_dir = new_output_dir(ctx, given.get("stage"), given.get("finetuning_type"))
     if result == "started":
@@ -103,7 +134,7 @@ def start(ctx: AppContext, lang: str, watch: Optional[Watch], extra: str, nproc:
     else:
         pos = [q.run_dir for q in ctx.runner.queue()].index(spec.run_dir) + 1
         gr.Info(t(lang, "train.queued", run=spec.run_dir.name, pos=pos))
-    return watch, command.preview(argv), next_dir, gr.Timer(active=True)
+    return watch, *shown, next_dir, gr.Timer(active=True)
 
 
 def abort(ctx: AppContext, lang: str, watch: Optional[Watch]) -> None:
@@ -136,7 +167,9 @@ def fresh_output_dir(ctx: AppContext, stage: Optional[str], finetuning_type: Opt
 # ---------------------------------------------------------------------------- config files
 
 
-def save_config(ctx: AppContext, lang: str, path: str, extra: str, nproc: Any, accel: Any, *values: Any) -> None:
+def save_config(ctx: AppContext, lang: str, path: str, extra: str, nproc: Any, accel: Any, gpus: Any, machines: Any,
+                main_ip: Any, main_port: Any, *values: Any) -> None:
+    """Save the run's config (the launcher settings are not part of it: they go on the command line)."""
     import gradio as gr
 
     try:

@@ -6,13 +6,17 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from webui import choices, form
+from webui import choices, command, form
 from webui.context import AppContext
 from webui.i18n import I18N, headers, t
 from webui.paths import display_path
 from webui import build_banner
 from webui.tabs.train import handlers, memory
 from webui.tabs.train.watch import IDLE_TICK_S, QUEUE_COLUMNS, TICK_S, Watch, progress_html
+
+
+# The Distributed group's controls, in the order the launch handlers take them after the extra options.
+LAUNCHER_KEYS = ("nproc", "accel", "gpus", "machines", "main_ip", "main_port")
 
 
 def build(ctx: AppContext, lang) -> dict[str, Any]:
@@ -29,12 +33,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
     c["fields"] = fields
     c.update({f"group_{name}": accordion for name, accordion in groups.items()})
     with gr.Accordion(I18N("train.group.distributed"), open=False, elem_id="group-distributed"):
-        with gr.Row():
-            c["nproc"] = gr.Number(value=1, precision=0, minimum=1, label=I18N("train.num_processes"),
-                                   info=I18N("train.num_processes_info"), elem_id="train-nproc")
-            c["accel"] = gr.Dropdown(choices=choices.accelerate_configs(), value=form.NONE, allow_custom_value=True,
-                                     label=I18N("train.accelerate_config"), info=I18N("train.accelerate_config_info"),
-                                     elem_id="train-accel")
+        build_distributed(c)
     c["memory"] = gr.Markdown("", elem_id="train-memory")
     with gr.Row(equal_height=False):
         c["config_path"] = gr.Textbox(value=display_path(ctx.saves_dir / "configs" / "train.yaml"), scale=3,
@@ -76,6 +75,33 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
     c["idle_timer"] = gr.Timer(IDLE_TICK_S, active=True)
     wire(ctx, c, lang)
     return c
+
+
+def build_distributed(c: dict[str, Any]) -> None:
+    """The Distributed group: processes, GPUs, an accelerate config file, the machines of a
+    multi-machine run, and the line that shows the other machines' commands (or why not)."""
+    import gradio as gr
+
+    gpus = choices.gpus()
+    with gr.Row():
+        c["nproc"] = gr.Number(value=1, precision=0, minimum=1, label=I18N("train.num_processes"),
+                               info=I18N("train.num_processes_info"), elem_id="train-nproc")
+        c["gpus"] = gr.Dropdown(choices=gpus, value=[], multiselect=True, allow_custom_value=bool(gpus),
+                                interactive=bool(gpus), label=I18N("train.gpus"),
+                                info=I18N("train.gpus_info" if gpus else "train.gpus_none"), elem_id="train-gpus")
+        c["accel"] = gr.Dropdown(choices=choices.accelerate_configs(), value=form.NONE, allow_custom_value=True,
+                                 label=I18N("train.accelerate_config"), info=I18N("train.accelerate_config_info"),
+                                 elem_id="train-accel")
+    with gr.Row():
+        # No minimum/maximum on these: a value out of range gets the command's own one-line
+        # refusal under the group, not Gradio's error box.
+        c["machines"] = gr.Number(value=1, precision=0, label=I18N("train.num_machines"),
+                                  info=I18N("train.num_machines_info"), elem_id="train-machines")
+        c["main_ip"] = gr.Textbox(value="", label=I18N("train.main_ip"), info=I18N("train.main_ip_info"),
+                                  elem_id="train-main-ip")
+        c["main_port"] = gr.Number(value=command.DEFAULT_PORT, precision=0, label=I18N("train.main_port"),
+                                   info=I18N("train.main_port_info"), elem_id="train-main-port")
+    c["machine_commands"] = gr.Markdown("", elem_id="train-machine-commands")
 
 
 def build_form(ctx: AppContext) -> tuple[dict[str, Any], dict[str, Any], Any]:
@@ -128,7 +154,7 @@ def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
 
     fields = c["fields"]
     field_inputs = [fields[name] for name in form.FORM_FIELDS]
-    launch_inputs = [c["extra"], c["nproc"], c["accel"], *field_inputs]
+    launch_inputs = [c["extra"], *(c[key] for key in LAUNCHER_KEYS), *field_inputs]
     c["tick_inputs"] = tick_inputs = [c["watch"], c["smooth"], c["log_scale"], lang]
     c["tick_outputs"] = tick_outputs = [c["watch"], *(c[key] for key in handlers.TICK_KEYS)]
     run_tick = partial(handlers.run_tick, ctx)
@@ -139,10 +165,14 @@ def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
     for box in (c["smooth"], c["log_scale"]):
         box.change(run_tick, tick_inputs, tick_outputs, **quiet)
 
-    c["preview"].click(partial(handlers.show_command, ctx), [lang, *launch_inputs], c["command"]) \
+    previews = [c["command"], c["machine_commands"]]
+    c["preview"].click(partial(handlers.show_command, ctx), [lang, *launch_inputs], previews) \
         .then(partial(handlers.check_with_dry_run, ctx), [lang, *launch_inputs], c["resolved"])
+    # The command follows the Distributed group as it changes (the dry run waits for Preview).
+    for key in LAUNCHER_KEYS:
+        c[key].change(partial(handlers.follow_launcher, ctx), [lang, *launch_inputs], previews, **quiet)
     c["start"].click(partial(handlers.start, ctx), [lang, c["watch"], *launch_inputs],
-                     [c["watch"], c["command"], fields["output_dir"], c["timer"]]) \
+                     [c["watch"], *previews, fields["output_dir"], c["timer"]]) \
         .then(run_tick, tick_inputs, tick_outputs, show_progress="hidden")
     c["abort"].click(partial(handlers.abort, ctx), [lang, c["watch"]], None)
     c["save"].click(partial(handlers.save_config, ctx), [lang, c["config_path"], *launch_inputs], None)
@@ -158,8 +188,8 @@ def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
     fields["trust_remote_code"].change(handlers.warn_trust, [fields["trust_remote_code"], lang], None)
     # The memory estimate: on page load, and whenever one of the values that decide it changes.
     gr.on(None, partial(memory.memory_markdown, ctx),
-          [lang, c["extra"], c["nproc"], c["accel"], *(fields[name] for name in memory.MEMORY_FIELDS)], c["memory"],
-          show_progress="hidden", queue=False)
+          [lang, c["extra"], c["nproc"], c["accel"], c["gpus"], *(fields[name] for name in memory.MEMORY_FIELDS)],
+          c["memory"], show_progress="hidden", queue=False)
 
     lang.change(partial(handlers.queue_headers, ctx), lang, c["queue"])
     for key, handler in (("queue_up", handlers.move_queued_up), ("queue_down", handlers.move_queued_down),

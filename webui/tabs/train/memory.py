@@ -1,6 +1,7 @@
 """The Train tab's memory estimate: the run's estimated peak (core/memory.py) beside the memory
-there is (each GPU through nvidia-smi, else the RAM), updated whenever a field that decides it
-changes; a run that will not fit says so before Start, with what to change."""
+there is (each GPU through nvidia-smi, else the RAM; only the chosen GPUs when some are chosen),
+updated whenever a field that decides it changes; a run that will not fit says so before Start,
+with what to change."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from typing import Any
 
 from core.errors import UserError
 from core.memory import MemoryPool, RunPlan, available_memory, check_fit, estimate, human, model_shape
-from webui import command, form
+from webui import choices, command, form
 from webui.context import AppContext
 from webui.i18n import t
-from webui.paths import ROOT, resolve_path
+from webui.paths import ROOT
 
 # The form's fields the estimate reads, in the order the handler receives them.
 MEMORY_FIELDS = ("model_name_or_path", "finetuning_type", "lora_rank", "lora_target", "additional_target",
@@ -29,23 +30,31 @@ def pools() -> list[MemoryPool]:
     return _pools[1]
 
 
-def processes(nproc: Any, accel: Any) -> int:
-    """Processes of the run: the accelerate config's num_processes when one is chosen, else the field's."""
-    if isinstance(accel, str) and accel.strip() not in ("", form.NONE):
-        import yaml
-
-        try:
-            data = yaml.safe_load(resolve_path(accel.strip()).read_text(encoding="utf-8")) or {}
-            return max(1, int(data.get("num_processes") or 1))
-        except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
-            pass
+def processes(nproc: Any, accel: Any, gpus: Any = None) -> int:
+    """Processes of the run on this machine, as the command starts them (command.processes_per_machine);
+    the field's number when the distributed settings cannot be read (the preview says why)."""
     try:
-        return max(1, int(nproc or 1))
-    except (TypeError, ValueError):
-        return 1
+        launcher = command.launcher_from_form(nproc, accel, gpus)
+        file = command.accelerate_file(launcher["accelerate_config"])
+        return command.processes_per_machine(max(1, launcher["num_processes"]), launcher["gpus"], file)
+    except UserError:
+        try:
+            return max(1, int(nproc or 1))
+        except (TypeError, ValueError):
+            return 1
 
 
-def memory_markdown(ctx: AppContext, lang: str, extra: str, nproc: Any, accel: Any, *values: Any) -> str:
+def chosen_pools(available: list[MemoryPool], gpus: Any) -> list[MemoryPool]:
+    """The memory the run can use: the chosen GPUs' when GPUs are chosen (and listed), else all there is."""
+    try:
+        wanted = [g for g in command.parse_gpus(gpus).split(",") if g]
+    except UserError:
+        return available
+    chosen = [p for p in available if choices.gpu_index(p) in wanted]
+    return sorted(chosen, key=lambda p: wanted.index(choices.gpu_index(p))) if chosen else available
+
+
+def memory_markdown(ctx: AppContext, lang: str, extra: str, nproc: Any, accel: Any, gpus: Any, *values: Any) -> str:
     """The estimate, the memory there is, and, for a run that will not fit, the changes that would."""
     try:
         config = {name: form.from_ui(name, value) for name, value in zip(MEMORY_FIELDS, values)}
@@ -53,9 +62,9 @@ def memory_markdown(ctx: AppContext, lang: str, extra: str, nproc: Any, accel: A
         shape = model_shape(str(config.get("model_name_or_path") or ""), ROOT)
     except UserError as err:
         return t(lang, "mem.unavailable", reason=str(err))
-    available = pools()
+    available = chosen_pools(pools(), gpus)
     device = "cuda" if any(p.kind == "gpu" for p in available) else "cpu"
-    plan = RunPlan.from_config(config, processes(nproc, accel), device)
+    plan = RunPlan.from_config(config, processes(nproc, accel, gpus), device)
     est = estimate(shape, plan)
     verdict = check_fit(est, available)
     parts = {key: human(value) for key, value in est.parts.items()}
