@@ -40,6 +40,20 @@ BOT_MESSAGES_JS = """(id) => Array.from(document.querySelectorAll(`#${id} .messa
     .map(el => el.innerText.trim())"""
 
 
+# Records every length the last bot message is rendered at (a poll from Python could miss all
+# but the last render of a short stream).
+RECORD_LENGTHS_JS = """(id) => {
+    window.__answerLengths = [];
+    const root = document.getElementById(id);
+    new MutationObserver(() => {
+        const messages = root.querySelectorAll('.message.bot, [data-testid="bot"]');
+        const n = messages.length ? messages[messages.length - 1].innerText.trim().length : 0;
+        const seen = window.__answerLengths;
+        if (n && seen[seen.length - 1] !== n) seen.push(n);
+    }).observe(root, {subtree: true, childList: true, characterData: true});
+}"""
+
+
 def bot_messages(page, elem_id: str) -> list[str]:
     """The bot messages of a chatbot, read in one go (streaming re-renders them many times a second)."""
     return page.evaluate(BOT_MESSAGES_JS, elem_id)
@@ -105,17 +119,23 @@ def test_chat_button_loads_the_adapter_streams_and_stops(page, app, chat_run):
     set_value(page, "chat-top_p", "1")
     set_value(page, "chat-top_k", "0")
     set_value(page, "chat-message", "Tell me a very long story about the sea.")
+    page.evaluate(RECORD_LENGTHS_JS, "chat-bot")
     page.locator("#chat-send").click()
 
-    # Streamed: the answer is seen growing before generation ends.
     asked = time.time()
-    first = wait_until(page, lambda: answer_text(page, "chat-bot"), max(60, 2 * page.load_model_s), "the first tokens")
+    # The first tokens come with "Generating…" in the status (an empty bubble shows while the
+    # request waits; pressing Stop then would stop nothing).
+    wait_until(page, lambda: "Generating" in text_of(page, "chat-status") and answer_text(page, "chat-bot"),
+               max(60, 2 * page.load_model_s), "the first tokens")
     first_token_s = time.time() - asked
-    wait_until(page, lambda: len(answer_text(page, "chat-bot")) > len(first), max(30, 3 * first_token_s),
-               "more tokens to stream in")
+    # Stop as soon as the page shows tokens: on a loaded machine the browser shows them late, and
+    # a Stop pressed after waiting for more could land after the answer's 1000 tokens are done.
     page.locator("#chat-stop").click()
     wait_until(page, lambda: "Stopped." in text_of(page, "chat-status"), max(30, 3 * first_token_s),
                "the stop to be confirmed")
+    # Streamed: the page rendered the answer at two lengths at least before it ended.
+    lengths = page.evaluate("window.__answerLengths")
+    assert len(lengths) >= 2, lengths
     stopped = answer_text(page, "chat-bot")
     page.wait_for_timeout(1500)
     assert answer_text(page, "chat-bot") == stopped, "no token arrives after Stop"
