@@ -403,6 +403,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS, help=f"benchmark assets (default {DEFAULT_ASSETS})")
     parser.add_argument("--work", type=Path, default=None, help="run folders (default tests/bench/results/work)")
     parser.add_argument("--quick", action="store_true", help="10 steps, 1 round: checks that everything runs")
+    parser.add_argument("--steps", type=int, default=None, help="train this many steps instead of sft.yaml's 60")
     parser.add_argument("--no-lf", action="store_true", help="skip LLaMA-Factory even if its venv exists")
     parser.add_argument("--equivalence", action="store_true", help="also compare one epoch grouped vs random batches")
     args = parser.parse_args(argv)
@@ -416,6 +417,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     runs = 1 if args.quick else args.runs
     overrides: dict[str, Any] = {"max_steps": 10} if args.quick else {}
+    if args.steps:
+        overrides["max_steps"] = args.steps
     venv = Path(os.environ.get("VENV", "/tmp/vlf"))
     with_lf = not args.no_lf and (venv / "bin" / "llamafactory-cli").exists()
     if not with_lf:
