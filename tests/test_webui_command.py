@@ -27,6 +27,21 @@ def _defaults(**changes):
     return tuple(values[name] for name in FORM_FIELDS)
 
 
+
+PROBE_BOUND_S = 120  # a `python -c` probe: a second when idle, far more on a loaded machine
+
+
+def run_to_end(runner: Runner, request: RunRequest) -> None:
+    """Submit one request to a real Runner and wait until its process has ended, then close it."""
+    try:
+        runner.submit(request)
+        deadline = time.time() + PROBE_BOUND_S
+        while runner.active is not None and time.time() < deadline:
+            time.sleep(0.1)
+        assert runner.active is None, f"the probe was still running after {PROBE_BOUND_S} s"
+    finally:
+        runner.close()
+
 def test_the_command_runs_the_run_folders_run_yaml_and_the_preview_is_that_argv():
     config = command.config_from_form(form_values(_defaults(system="a b 'c' \"d\"")))
     argv = command.build_argv(command.LaunchSpec.of_config(config))
@@ -56,14 +71,7 @@ def test_the_runner_writes_run_yaml_before_the_process_starts_and_records_the_la
     spec = command.LaunchSpec.of_config(config, num_processes=1)
     # A stand-in for the trainer that prints the run.yaml it was given.
     probe = [sys.executable, "-c", "import sys; print(open(sys.argv[1]).read())", str(spec.run_dir / "run.yaml")]
-    runner = Runner(tmp_path / "saves", tmp_path, poll_s=0.1)
-    try:
-        runner.submit(RunRequest(spec.run_dir, probe, spec.config, spec.launcher))
-        deadline = time.time() + 20
-        while runner.active is not None and time.time() < deadline:
-            time.sleep(0.1)
-    finally:
-        runner.close()
+    run_to_end(Runner(tmp_path / "saves", tmp_path, poll_s=0.1), RunRequest(spec.run_dir, probe, spec.config, spec.launcher))
     console = (spec.run_dir / "console.log").read_text()
     assert yaml.safe_load(console.split("\n", 1)[1]) == config
     assert yaml.safe_load((spec.run_dir / "run.yaml").read_text())["system"] == evil

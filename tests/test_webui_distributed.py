@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 from dataclasses import replace
 
 import pytest
@@ -23,6 +22,7 @@ from webui.runner import Runner
 from webui.tabs.runs import handlers as runs
 from webui.tabs.train import handlers as train
 from webui.tabs.train import memory
+from tests.test_webui_command import run_to_end
 
 CONFIG = {"stage": "sft", "model_name_or_path": "data/models/demo", "output_dir": "saves/x"}
 GB = 1024 ** 3
@@ -104,13 +104,7 @@ def test_the_run_gets_the_gpus_in_its_environment_and_launch_json_the_previewed_
     # A stand-in for accelerate that prints the GPUs it was given.
     probe = [sys.executable, "-c", "import os; print('visible=' + os.environ['CUDA_VISIBLE_DEVICES'])"]
     runner = Runner(tmp_path / "saves", tmp_path, env={"CUDA_VISIBLE_DEVICES": "7", "PATH": "/usr/bin:/bin"}, poll_s=0.1)
-    try:
-        runner.submit(replace(request, argv=probe))
-        deadline = time.time() + 20
-        while runner.active is not None and time.time() < deadline:
-            time.sleep(0.1)
-    finally:
-        runner.close()
+    run_to_end(runner, replace(request, argv=probe))
     console = (request.run_dir / "console.log").read_text()
     assert console.startswith("$ CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=1,0 ")
     assert "visible=1,0" in console  # the chosen GPUs win over the app's own
