@@ -130,7 +130,10 @@ def test_chat_button_loads_the_adapter_streams_and_stops(page, app, chat_run):
     first_token_s = time.time() - asked
     # Stop as soon as the page shows tokens: on a loaded machine the browser shows them late, and
     # a Stop pressed after waiting for more could land after the answer's 1000 tokens are done.
-    page.locator("#chat-stop").click()
+    # force=True: Playwright's own wait before a click (the button still over two animation
+    # frames, a hit test) stretches while the page re-renders the stream 20 times a second; it
+    # once lasted until the answer had ended. A user's click is an input event sent at once.
+    page.locator("#chat-stop").click(force=True)
     wait_until(page, lambda: "Stopped." in text_of(page, "chat-status"), max(30, 3 * first_token_s),
                "the stop to be confirmed")
     # Streamed: the page rendered the answer at two lengths at least before it ended.
