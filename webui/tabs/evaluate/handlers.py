@@ -10,7 +10,6 @@ tab shows a run's saved evaluations when the run is opened (`saved_evaluations`)
 
 from __future__ import annotations
 
-import html
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from webui.context import AppContext
 from webui.form import NONE
 from webui.i18n import headers, t
 from webui.paths import ROOT, display_path, resolve_path
-from webui.tabs.export.handlers import ExportJob
+from webui.tabs.export.handlers import ExportJob, progress_html as job_progress_html
 
 METRIC_COLUMNS = ("metric", "base", "adapter", "delta")
 SAMPLE_COLUMNS = ("change", "prompt", "reference", "base_answer", "adapter_answer", "base_score", "adapter_score")
@@ -32,11 +31,7 @@ EvalJob = ExportJob  # one subprocess at a time per app server, its progress lin
 
 
 def progress_html(fraction: float, text: str, state: str = "running") -> str:
-    pct = max(0.0, min(1.0, fraction)) * 100
-    css = {"done": " tf-finished", "failed": " tf-failed"}.get(state, "")
-    return (f'<div class="tf-progress" id="evaluate-progress-bar" data-state="{state}" data-percent="{pct:.0f}">'
-            f'<div class="tf-progress-bar{css}" style="width:{pct:.1f}%"></div>'
-            f'<div class="tf-progress-text">{pct:.0f} % — {html.escape(text)}</div></div>')
+    return job_progress_html(fraction, text, state, bar_id="evaluate-progress-bar")
 
 
 # ---------------------------------------------------------------------------- where results go

@@ -44,10 +44,11 @@ def needs_confirmation(export_dir: str) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
-def progress_html(fraction: float, text: str, state: str = "running") -> str:
+def progress_html(fraction: float, text: str, state: str = "running", bar_id: str = "export-progress-bar") -> str:
+    """A job's progress bar (export, evaluate): its fraction, its last line, and its end state."""
     pct = max(0.0, min(1.0, fraction)) * 100
     css = {"done": " tf-finished", "failed": " tf-failed"}.get(state, "")
-    return (f'<div class="tf-progress" id="export-progress-bar" data-state="{state}" data-percent="{pct:.0f}">'
+    return (f'<div class="tf-progress" id="{bar_id}" data-state="{state}" data-percent="{pct:.0f}">'
             f'<div class="tf-progress-bar{css}" style="width:{pct:.1f}%"></div>'
             f'<div class="tf-progress-text">{pct:.0f} % — {html.escape(text)}</div></div>')
 
