@@ -5,13 +5,12 @@ the results are saved in the run folder and shown again when the run is opened i
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import pytest
 
 from core.evaluate import PREDICTIONS_FILE, RESULTS_FILE
-from tests.e2e.test_webui_e2e import choose, read_value, set_value, wait_until
+from tests.e2e.test_webui_e2e import choose, open_in_runs, read_value, set_value, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -74,11 +73,7 @@ def test_evaluate_a_run_shows_base_adapter_and_delta_and_keeps_them_in_the_run(p
     assert samples[0][2] in {r["label"] for r in saved}  # prompt, reference, base answer, adapter answer, scores
 
     # The Runs tab shows them again when the run is opened.
-    page.get_by_role("tab", name="Runs").click()
-    page.locator("#runs-refresh").click()
-    page.wait_for_function("() => document.querySelector('#runs-table').innerText.includes('eval-me')")
-    page.locator("#runs-pick input").click()
-    page.locator("#runs-pick").get_by_role("option", name=re.compile(r"eval-me$")).click()
+    open_in_runs(page, run)
     page.wait_for_function("() => document.querySelector('#runs-details').innerText.includes('Evaluations')")
     details = page.locator("#runs-details").inner_text()
     assert "demo_sft, 6 samples" in details and f"adapter {adapter:.2f}" in details

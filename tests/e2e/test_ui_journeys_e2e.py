@@ -102,12 +102,7 @@ AT_END_JS = """(id) => {
 def test_the_runs_log_shows_its_newest_line(page, app):
     run = fake_finished_run(app.saves, "journey-long-log")
     (run / "console.log").write_text("".join(f"line {i}\n" for i in range(300)))
-    page.get_by_role("tab", name="Runs").click()
-    page.locator("#runs-refresh").click()
-    webui_e2e.wait_until(page, lambda: "journey-long-log" in page.locator("#runs-table").inner_text(),
-                         EVENT_S, "the run in the Runs table")
-    page.locator("#runs-pick input").first.click()
-    page.locator("#runs-pick").get_by_role("option", name=str(run), exact=True).click()
+    webui_e2e.open_in_runs(page, run, EVENT_S)
     webui_e2e.wait_until(page, lambda: page.evaluate(AT_END_JS, "runs-log"), EVENT_S,
                          "the Runs log scrolled to its newest line")
 
@@ -155,12 +150,7 @@ def test_a_runs_adapter_and_an_exported_model_download_as_zips(page, app, tmp_pa
     (run / "adapter_model.safetensors").write_bytes(b"\0" * 1024)
     (run / "checkpoint-5").mkdir()
     (run / "checkpoint-5" / "optimizer.pt").write_bytes(b"\0" * 64)
-    page.get_by_role("tab", name="Runs").click()
-    page.locator("#runs-refresh").click()
-    webui_e2e.wait_until(page, lambda: "journey-download" in page.locator("#runs-table").inner_text(),
-                         EVENT_S, "the run in the Runs table")
-    page.locator("#runs-pick input").first.click()
-    page.locator("#runs-pick").get_by_role("option", name=str(run), exact=True).click()
+    webui_e2e.open_in_runs(page, run, EVENT_S)
     names = download_from(page, "runs-download", "runs-download-file", tmp_path)
     assert "journey-download/adapter_model.safetensors" in names and "journey-download/adapter_config.json" in names
     assert not any("checkpoint-" in n for n in names), names  # the adapter, not the training states

@@ -6,7 +6,6 @@ Runs use the demo model with small max_steps and logging every step, so each tak
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -81,6 +80,16 @@ def wait_until(page, predicate, timeout_s: float, what: str, status=None, poll_m
         page.wait_for_timeout(poll_ms)  # keeps the page's events flowing (time.sleep would not)
     shown = (status or status_text)(page)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; status: {shown!r}")
+
+
+def open_in_runs(page, run: Path, bound_s: float = 60) -> None:
+    """The Runs tab with `run` picked: its table refreshed, the run awaited there, chosen by its folder."""
+    page.get_by_role("tab", name="Runs").click()
+    page.locator("#runs-refresh").click()
+    wait_until(page, lambda: run.name in page.locator("#runs-table").inner_text(), bound_s,
+               f"{run.name} in the Runs table")
+    page.locator("#runs-pick input").first.click()
+    page.locator("#runs-pick").get_by_role("option", name=str(run), exact=True).click()
 
 
 def run_dir_of(page, app) -> Path:
@@ -190,12 +199,8 @@ def test_a_cli_run_appears_in_the_runs_tab(page, app):
             "--output_dir", str(out), "--max_steps", "2", "--logging_steps", "1"]
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, start_new_session=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    page.get_by_role("tab", name="Runs").click()
-    page.locator("#runs-refresh").click()
-    page.wait_for_function("() => document.querySelector('#runs-table').innerText.includes('cli-run')")
     # Open it: its state, config and log come from its folder like any UI run's.
-    page.locator("#runs-pick input").click()
-    page.locator("#runs-pick").get_by_role("option", name=re.compile(r"cli-run$")).click()
+    open_in_runs(page, out)
     page.wait_for_function("() => document.querySelector('#runs-details').innerText.includes('cli-run')")
     assert "finished" in page.locator("#runs-details").inner_text()
     page.wait_for_function("() => document.querySelector('#runs-log textarea').value.includes('[step 2/2]')")
