@@ -88,10 +88,7 @@ def training_answer(app) -> tuple[str, str]:
 
 
 def open_from_runs(page, run: Path) -> None:
-    page.get_by_role("tab", name="Runs").click()
-    page.locator("#runs-refresh").click()
-    page.wait_for_function(f"() => document.querySelector('#runs-table').innerText.includes('{RUN_NAME}')")
-    choose(page, "runs-pick", str(run))
+    webui_e2e.open_in_runs(page, run)
     page.locator("#runs-chat").click()
     page.wait_for_selector("#chat-send")
     started = time.time()
