@@ -62,4 +62,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["train"]:
+        from core.allocator import restart_on_tcmalloc
+
+        restart_on_tcmalloc(sys.argv)  # returns where tcmalloc is missing, loaded or switched off
     sys.exit(main(sys.argv[1:]))

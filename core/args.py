@@ -307,6 +307,10 @@ TRAINING_OPTIONS: dict[str, TrainingOption] = {
     "seed": TrainingOption(),
     "fp16": TrainingOption(),
     "bf16": TrainingOption(),
+    # Each decoder layer keeps only its input and recomputes the rest in the backward pass: on
+    # SmolLM2-135M at 8 x 512 tokens a step's activations drop from 5.2 GB to 0.4 GB for about
+    # a fifth more compute (see README, "Memory"). LLaMA-Factory and torchtune turn it on too.
+    "activation_checkpointing": TrainingOption(True),
     # transformers logs every 500 steps: a short run would show no curve at all.
     "logging_steps": TrainingOption(10, positive),
     "save_steps": TrainingOption(500, positive),
@@ -754,6 +758,7 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     given_argv = config_to_argv(config, parser, config_path or "") + flags
     _refuse_retired_stage(given_argv)
     values = _parse_flags(parser, given_argv)
+    _honour_old_checkpointing_name(values, _given(config, flags, parser))
     # run.yaml records what was asked (fp16 stays on), not this machine's fallbacks below.
     recorded = resolved_config(values, _given(config, flags, parser))
     _check_hardware(values)
@@ -761,6 +766,13 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     objs = [_build(cls, values) for cls in parser.dataclass_types]
     _check_combinations(*objs)
     return TrainArgs(*objs, config=recorded)
+
+
+def _honour_old_checkpointing_name(values: dict[str, Any], given: list[str]) -> None:
+    """`gradient_checkpointing` alone decides, as transformers reads its deprecated alias when the
+    new name is unset: our default for the new name must not silently override it."""
+    if "gradient_checkpointing" in given and "activation_checkpointing" not in given:
+        values["activation_checkpointing"] = values.get("gradient_checkpointing")
 
 
 def parse_own_args(argv: list[str]) -> tuple:

@@ -29,10 +29,11 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from core.allocator import trainer_uses_tcmalloc
 from core.errors import UserError
 
 MB = 1 << 20
@@ -205,9 +206,10 @@ class RunPlan:
     double_quantization: bool = True
     batch_size: int = 1
     cutoff_len: int = 1024
-    checkpointing: bool = False
+    checkpointing: bool = True  # this tool's default (core.args)
     num_processes: int = 1
     device: str = "cpu"  # "cpu" or "cuda": where the weights live (core.model.load_dtype)
+    tcmalloc: bool = field(default_factory=trainer_uses_tcmalloc)  # the CPU trainer's allocator
 
     @classmethod
     def from_config(cls, config: dict, num_processes: int = 1, device: str = "cpu") -> "RunPlan":
@@ -227,8 +229,7 @@ class RunPlan:
             batch_size=max(1, int(number("per_device_train_batch_size", 1))),
             cutoff_len=max(1, int(number("cutoff_len", 1024))),
             # transformers 5: gradient_checkpointing is the deprecated alias, read only when the new name is unset
-            checkpointing=bool(config.get("gradient_checkpointing") if config.get("activation_checkpointing") is None
-                               else config.get("activation_checkpointing")),
+            checkpointing=_checkpointing(config),
             num_processes=max(1, int(num_processes or 1)),
             device=device,
         )
@@ -236,6 +237,15 @@ class RunPlan:
     @property
     def tokens(self) -> int:
         return self.batch_size * self.cutoff_len
+
+
+def _checkpointing(config: dict) -> bool:
+    """As the trainer reads it (core.args): activation_checkpointing, else its deprecated alias
+    gradient_checkpointing, else this tool's default (on)."""
+    for key in ("activation_checkpointing", "gradient_checkpointing"):
+        if config.get(key) not in (None, ""):
+            return str(config[key]).strip().lower() not in ("false", "0", "no")
+    return True
 
 
 def _names(value: Optional[str]) -> list[str]:
@@ -258,19 +268,22 @@ GPU_FRAMEWORK = 512 * MB
 # its activations, ~25 MB.
 STEP_OVERHEAD = 25 * MB
 
-# How much resident memory autograd's saved tensors take on the CPU, per byte they hold: glibc
-# keeps what the forward pass frees between the kept tensors (the temporaries of each layer), so
-# RSS grows faster than the saved tensors. Measured as the forward pass's RSS growth over the
-# saved tensors' bytes (torch.autograd.graph.saved_tensors_hooks), at 1-16 x 128-512 tokens:
-# full and freeze 1.19-1.20 on both models; LoRA 2.11 (demo) and 1.83 (SmolLM2), whose every
-# adapted Linear leaves three more temporaries of its output's size (base output, lora_B output,
-# scaled). On a GPU the caching allocator reuses those blocks: 1.1 there, as a margin (not measured).
-CPU_RSS_FACTOR = {"full": 1.2, "freeze": 1.2, "lora": 1.95}
+# How much resident memory autograd's saved tensors take on the CPU, per byte they hold: the
+# allocator keeps some of what the forward pass frees between the kept tensors (the temporaries
+# of each layer), so RSS grows faster than the saved tensors. Measured as the first forward
+# pass's RSS growth over the saved tensors' bytes (torch.autograd.graph.saved_tensors_hooks), at
+# 1-16 x 128-512 tokens. glibc (core/allocator.py): full and freeze 1.19-1.20 on both models;
+# LoRA 2.11 (demo) and 1.83 (SmolLM2), whose every adapted Linear leaves three more temporaries
+# of its output's size (base output, lora_B output, scaled). tcmalloc reuses those blocks: 1.03-1.09
+# full, 1.05-1.18 LoRA. On a GPU the caching allocator does too: 1.1 there, as a margin (not measured).
+CPU_RSS_FACTOR = {"full": 1.2, "freeze": 1.2, "lora": 1.95}  # glibc
+TCMALLOC_RSS_FACTOR = 1.1
 GPU_ALLOC_FACTOR = 1.1
 # With activation checkpointing each layer keeps only its input, yet on the CPU the layers'
-# recomputation frees and reallocates the same sizes and glibc keeps a share of it: the forward
-# pass's RSS growth was 0.43 (demo) and 0.33 (SmolLM2) of what the layers keep without
-# checkpointing, and the backward pass adds one layer's activations.
+# recomputation frees and reallocates the same sizes and the allocator keeps a share of it: the
+# forward pass's RSS growth beyond the kept inputs was 0.43 (demo) and 0.33 (SmolLM2) of what the
+# layers keep without checkpointing on glibc, 0.41 and 0.36 on tcmalloc; the backward pass adds
+# one layer's activations.
 CPU_CHECKPOINT_RETAINED = 0.38
 LOGITS_CHUNK = 1024  # rows per chunk of core/train/logits.py's _LinearCrossEntropy
 
@@ -382,7 +395,10 @@ def estimate(shape: ModelShape, plan: RunPlan) -> Estimate:
     else:
         extra_fp32 = 0
     layer_bytes = per_layer * act_bytes + extra_fp32 * 4
-    factor = GPU_ALLOC_FACTOR if gpu else CPU_RSS_FACTOR.get(plan.finetuning_type, 1.2)
+    if gpu:
+        factor = GPU_ALLOC_FACTOR
+    else:
+        factor = TCMALLOC_RSS_FACTOR if plan.tcmalloc else CPU_RSS_FACTOR.get(plan.finetuning_type, 1.2)
     kept = layers * layer_bytes  # freeze: the frozen layers under the trained ones keep nothing
     if plan.checkpointing:
         retained = 0 if gpu else CPU_CHECKPOINT_RETAINED * kept

@@ -70,12 +70,13 @@ def test_trl_configs_carry_the_run_flags_and_the_stage_keys():
     from core.train.kto import kto_config
     from core.train.orpo import reference_free_trainer
 
-    common = ("--learning_rate", "2e-4", "--logging_steps", "3", "--seed", "7", "--per_device_train_batch_size", "8")
+    common = ("--learning_rate", "2e-4", "--logging_steps", "3", "--seed", "7", "--per_device_train_batch_size", "8",
+              "--activation_checkpointing", "false")
     kto = kto_config(parse("--stage", "kto", "--pref_beta", "0.2", "--kto_chosen_weight", "1.5",
                            "--kto_rejected_weight", "0.5", *common))
     assert (kto.learning_rate, kto.logging_steps, kto.seed, kto.beta) == (2e-4, 3, 7, 0.2)
     assert (kto.desirable_weight, kto.undesirable_weight) == (1.5, 0.5)
-    assert kto.gradient_checkpointing is False and kto.bf16 is False  # trl would turn both on
+    assert kto.activation_checkpointing is False and kto.bf16 is False  # trl would turn both on
     assert kto.train_sampling_strategy == "sequential"  # trl's KL pairs need a fixed order
 
     trainer_class, orpo = reference_free_trainer(parse("--stage", "dpo", "--pref_loss", "orpo", "--pref_beta", "2", *common))

@@ -197,3 +197,13 @@ def test_reading_the_schema_does_not_import_torch():
 
 def test_lora_alpha_defaults_to_twice_the_rank():
     assert FinetuningArguments().lora_alpha is None  # resolved to 2 x rank when LoRA is built
+
+
+def test_activation_checkpointing_is_on_unless_either_name_turns_it_off():
+    base = ["--model_name_or_path", "M", "--output_dir", "o"]
+    assert parse_train_args(base).training.activation_checkpointing is True
+    assert parse_train_args([*base, "--activation_checkpointing", "false"]).training.activation_checkpointing is False
+    # The deprecated alias alone decides, as transformers reads it when the new name is unset.
+    assert parse_train_args([*base, "--gradient_checkpointing", "false"]).training.activation_checkpointing is False
+    both = parse_train_args([*base, "--gradient_checkpointing", "false", "--activation_checkpointing", "true"])
+    assert both.training.activation_checkpointing is True

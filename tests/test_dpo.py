@@ -28,11 +28,12 @@ def test_dpo_config_is_built_from_the_run_flags_not_trl_defaults():
         "--stage", "dpo", "--model_name_or_path", "m", "--output_dir", "o", "--learning_rate", "2e-4",
         "--logging_steps", "3", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "4",
         "--pref_beta", "0.25", "--pref_loss", "hinge", "--pref_ftx", "0.5", "--seed", "7",
+        "--activation_checkpointing", "false",
     ])
     config = dpo_config(args)
     assert (config.learning_rate, config.logging_steps, config.seed) == (2e-4, 3, 7)
     assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (2, 4)
-    assert config.gradient_checkpointing is False and config.bf16 is False  # trl would turn both on
+    assert config.activation_checkpointing is False and config.bf16 is False  # trl would turn both on
     assert config.lr_scheduler_type == args.training.lr_scheduler_type and config.report_to == args.training.report_to
     assert config.beta == 0.25 and config.loss_type == ["hinge", "sft"] and config.loss_weights == [1.0, 0.5]
     assert config.max_length is None  # our preprocessing truncates; trl must not cut again

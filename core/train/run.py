@@ -98,6 +98,9 @@ def run(argv: list[str]) -> int:
         prepare_run_dir(run_dir, args)
         if not os.environ.get("TUNEFORGE_CONSOLE_CAPTURED"):
             console = ConsoleTee(run_dir / rundir.CONSOLE_LOG)
+        from core.allocator import allocator_line
+
+        print(f"[tuneforge] {allocator_line()}", flush=True)
     try:
         code = run_stage(args, run_dir)
         if code == 0 and args.training.do_predict and is_main_process():
