@@ -307,10 +307,8 @@ TRAINING_OPTIONS: dict[str, TrainingOption] = {
     "seed": TrainingOption(),
     "fp16": TrainingOption(),
     "bf16": TrainingOption(),
-    # Each decoder layer keeps only its input and recomputes the rest in the backward pass: on
-    # SmolLM2-135M at 8 x 512 tokens a step's activations drop from 5.2 GB to 0.4 GB for about
-    # a fifth more compute (see README, "Memory"). LLaMA-Factory and torchtune turn it on too.
-    "activation_checkpointing": TrainingOption(True),
+    # Left unset, on where a batch's activations would be large (_default_checkpointing below).
+    "activation_checkpointing": TrainingOption(),
     # transformers logs every 500 steps: a short run would show no curve at all.
     "logging_steps": TrainingOption(10, positive),
     "save_steps": TrainingOption(500, positive),
@@ -759,6 +757,7 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     _refuse_retired_stage(given_argv)
     values = _parse_flags(parser, given_argv)
     _honour_old_checkpointing_name(values, _given(config, flags, parser))
+    _default_checkpointing(values)
     # run.yaml records what was asked (fp16 stays on), not this machine's fallbacks below.
     recorded = resolved_config(values, _given(config, flags, parser))
     _check_hardware(values)
@@ -773,6 +772,28 @@ def _honour_old_checkpointing_name(values: dict[str, Any], given: list[str]) -> 
     new name is unset: our default for the new name must not silently override it."""
     if "gradient_checkpointing" in given and "activation_checkpointing" not in given:
         values["activation_checkpointing"] = values.get("gradient_checkpointing")
+
+
+def _default_checkpointing(values: dict[str, Any]) -> None:
+    """Activation checkpointing left unset: on where one batch's activations would be large
+    (core.memory.checkpointing_by_default), decided here so that run.yaml records what the run does.
+
+    Each decoder layer then keeps only its input and recomputes the rest in the backward pass:
+    SmolLM2-135M at 8 x 512 tokens keeps 0.4 GB instead of 5.2 GB, for ~12 % of its speed.
+    """
+    if values.get("activation_checkpointing") is not None or values.get("gradient_checkpointing") is not None:
+        return
+    import torch
+
+    from core.memory import RunPlan, checkpointing_by_default, model_shape
+
+    try:
+        shape = model_shape(str(values.get("model_name_or_path") or ""))
+    except (UserError, OSError, ValueError, KeyError, TypeError, AttributeError):  # no shape to judge by: off, as in transformers
+        values["activation_checkpointing"] = False
+        return
+    plan = RunPlan.from_config(values, device="cuda" if torch.cuda.is_available() else "cpu")
+    values["activation_checkpointing"] = checkpointing_by_default(shape, plan)
 
 
 def parse_own_args(argv: list[str]) -> tuple:

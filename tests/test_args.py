@@ -199,11 +199,17 @@ def test_lora_alpha_defaults_to_twice_the_rank():
     assert FinetuningArguments().lora_alpha is None  # resolved to 2 x rank when LoRA is built
 
 
-def test_activation_checkpointing_is_on_unless_either_name_turns_it_off():
-    base = ["--model_name_or_path", "M", "--output_dir", "o"]
-    assert parse_train_args(base).training.activation_checkpointing is True
-    assert parse_train_args([*base, "--activation_checkpointing", "false"]).training.activation_checkpointing is False
+def test_activation_checkpointing_left_unset_is_on_where_a_batch_keeps_much(demo_model, smollm2_model):
+    def checkpointing(model, *flags: str) -> bool:
+        return parse_train_args(["--model_name_or_path", str(model), "--output_dir", "o", *flags]).training.activation_checkpointing
+
+    big = ("--per_device_train_batch_size", "8", "--cutoff_len", "512")  # SmolLM2: 5.2 GB of activations without it
+    assert checkpointing(smollm2_model, *big) is True
+    assert checkpointing(smollm2_model, "--per_device_train_batch_size", "2", "--cutoff_len", "128") is False
+    assert checkpointing(demo_model, *big) is False  # a few hundred MB: recomputing would only cost time
+    assert checkpointing(smollm2_model, *big, "--activation_checkpointing", "false") is False
+    assert checkpointing(demo_model, "--activation_checkpointing", "true") is True
     # The deprecated alias alone decides, as transformers reads it when the new name is unset.
-    assert parse_train_args([*base, "--gradient_checkpointing", "false"]).training.activation_checkpointing is False
-    both = parse_train_args([*base, "--gradient_checkpointing", "false", "--activation_checkpointing", "true"])
-    assert both.training.activation_checkpointing is True
+    assert checkpointing(smollm2_model, *big, "--gradient_checkpointing", "false") is False
+    assert checkpointing(smollm2_model, *big, "--gradient_checkpointing", "false", "--activation_checkpointing", "true")
+    assert checkpointing("no/such-model-anywhere", *big) is False  # no shape to judge by

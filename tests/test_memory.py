@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def test_checkpointing_is_read_under_both_names_as_transformers_reads_them():
     assert RunPlan.from_config({"gradient_checkpointing": True}).checkpointing
     assert not RunPlan.from_config({"activation_checkpointing": False, "gradient_checkpointing": True}).checkpointing
     assert not RunPlan.from_config({"gradient_checkpointing": False}).checkpointing
-    assert RunPlan.from_config({}).checkpointing  # this tool's default
+    assert RunPlan.from_config({}).checkpointing is None  # this tool's default: decided by the estimate
 
 
 def test_each_gpu_is_read_from_nvidia_smi(monkeypatch):
@@ -129,8 +130,7 @@ def peak_rss(argv: list[str]) -> tuple[int, str]:
     return kilobytes * 1024, output
 
 
-# (model fixture, settings): LoRA and full training (checkpointing on, the default), LoRA without
-# checkpointing, and a 4-bit base.
+# (model fixture, settings): LoRA, full training with checkpointing, LoRA without it, and a 4-bit base.
 MEASURED = [
     ("demo_model", {"finetuning_type": "lora", "per_device_train_batch_size": 8, "cutoff_len": 256}),
     ("demo_model", {"finetuning_type": "full", "per_device_train_batch_size": 8, "cutoff_len": 256,
@@ -160,3 +160,13 @@ def test_the_estimate_is_within_30_percent_of_a_real_runs_peak(request, tmp_path
     print(f"\n{request.node.callspec.id}: measured peak RSS {human(measured)}, estimate {human(est.per_process)} "
           f"({100 * error:+.1f} %): {parts}", file=sys.stderr)
     assert abs(error) <= 0.30, (human(measured), human(est.per_process), parts)
+
+
+def test_checkpointing_left_unset_is_decided_by_what_a_batch_would_keep(smollm2_model, demo_model):
+    smol, demo = model_shape(str(smollm2_model)), model_shape(str(demo_model))
+    big = estimate(smol, RunPlan(batch_size=8, cutoff_len=512))
+    assert big.plan.checkpointing is True  # ~5.2 GB of activations without it
+    without = estimate(smol, replace(big.plan, checkpointing=False)).parts["activations"]
+    assert without > 4 * GB and big.parts["activations"] < without / 2
+    assert estimate(smol, RunPlan(batch_size=2, cutoff_len=128)).plan.checkpointing is False
+    assert estimate(demo, RunPlan(batch_size=8, cutoff_len=512)).plan.checkpointing is False
