@@ -757,9 +757,9 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
     _refuse_retired_stage(given_argv)
     values = _parse_flags(parser, given_argv)
     _honour_old_checkpointing_name(values, _given(config, flags, parser))
-    _default_checkpointing(values)
     # run.yaml records what was asked (fp16 stays on), not this machine's fallbacks below.
     recorded = resolved_config(values, _given(config, flags, parser))
+    _default_checkpointing(values)
     _check_hardware(values)
     check_training_options(values)
     objs = [_build(cls, values) for cls in parser.dataclass_types]
@@ -776,7 +776,8 @@ def _honour_old_checkpointing_name(values: dict[str, Any], given: list[str]) -> 
 
 def _default_checkpointing(values: dict[str, Any]) -> None:
     """Activation checkpointing left unset: on where one batch's activations would be large
-    (core.memory.checkpointing_by_default), decided here so that run.yaml records what the run does.
+    (core.memory.checkpointing_by_default). run.yaml keeps it unset, as asked (a resume decides
+    the same); the run's console says what was decided.
 
     Each decoder layer then keeps only its input and recomputes the rest in the backward pass:
     SmolLM2-135M at 8 x 512 tokens keeps 0.4 GB instead of 5.2 GB, for ~12 % of its speed.

@@ -364,7 +364,7 @@ def checkpointing_by_default(shape: ModelShape, plan: RunPlan) -> bool:
 
 
 def checkpointing_line(on: bool) -> str:
-    """What a run's console says of it (set, or decided by checkpointing_by_default; run.yaml records it)."""
+    """What a run's console says of it, set or decided by checkpointing_by_default (run.yaml keeps what was asked)."""
     if on:
         return "activation checkpointing: on (layers recompute their activations in the backward pass; " \
                "activation_checkpointing: false for speed)"
