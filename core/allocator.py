@@ -38,17 +38,27 @@ def preloaded() -> bool:
     return "tcmalloc" in os.environ.get("LD_PRELOAD", "")
 
 
+def switched_off() -> bool:
+    return os.environ.get(ENV_SWITCH) == "system"
+
+
+def library_to_preload() -> Optional[str]:
+    """The tcmalloc library `launch.py train` restarts itself with, or None: already loaded,
+    switched off, or not installed."""
+    if preloaded() or switched_off():
+        return None
+    return tcmalloc_library()
+
+
 def trainer_uses_tcmalloc() -> bool:
     """Whether `launch.py train` will run on tcmalloc here (the memory estimate depends on it)."""
-    return preloaded() or (os.environ.get(ENV_SWITCH) != "system" and tcmalloc_library() is not None)
+    return preloaded() or library_to_preload() is not None
 
 
 def restart_on_tcmalloc(argv: list[str]) -> None:
     """Replace this process by the same command with tcmalloc preloaded, if that is to be done;
     else return. Call first thing, before torch is imported."""
-    if preloaded() or os.environ.get(ENV_SWITCH) == "system":
-        return
-    library = tcmalloc_library()
+    library = library_to_preload()
     if library is None:
         return
     env = dict(os.environ)
@@ -62,6 +72,6 @@ def allocator_line() -> str:
     """One line for the run's console: which allocator, and how to get tcmalloc where it is missing."""
     if preloaded():
         return "memory allocator: tcmalloc"
-    if not sys.platform.startswith("linux") or os.environ.get(ENV_SWITCH) == "system":
+    if not sys.platform.startswith("linux") or switched_off():
         return "memory allocator: the system's"
     return f"memory allocator: glibc's (peak memory can be up to twice the tensors'; for less: {INSTALL_HINT})"

@@ -769,7 +769,8 @@ def parse_train_args(argv: list[str]) -> TrainArgs:
 
 def _honour_old_checkpointing_name(values: dict[str, Any], given: list[str]) -> None:
     """`gradient_checkpointing` alone decides, as transformers reads its deprecated alias when the
-    new name is unset: our default for the new name must not silently override it."""
+    new name is unset: carried over to the new name here, so that _default_checkpointing leaves
+    it alone and transformers warns of the alias at no run's start."""
     if "gradient_checkpointing" in given and "activation_checkpointing" not in given:
         values["activation_checkpointing"] = values.get("gradient_checkpointing")
 
@@ -782,10 +783,8 @@ def _default_checkpointing(values: dict[str, Any]) -> None:
     Each decoder layer then keeps only its input and recomputes the rest in the backward pass:
     SmolLM2-135M at 8 x 512 tokens keeps 0.4 GB instead of 5.2 GB, for ~12 % of its speed.
     """
-    if values.get("activation_checkpointing") is not None or values.get("gradient_checkpointing") is not None:
+    if values.get("activation_checkpointing") is not None:  # set, under either name (see above)
         return
-    import torch
-
     from core.memory import RunPlan, checkpointing_by_default, model_shape
 
     try:
@@ -793,7 +792,7 @@ def _default_checkpointing(values: dict[str, Any]) -> None:
     except (UserError, OSError, ValueError, KeyError, TypeError, AttributeError):  # no shape to judge by: off, as in transformers
         values["activation_checkpointing"] = False
         return
-    plan = RunPlan.from_config(values, device="cuda" if torch.cuda.is_available() else "cpu")
+    plan = RunPlan.from_config(values, device="cuda" if _gpu_available() else "cpu")
     values["activation_checkpointing"] = checkpointing_by_default(shape, plan)
 
 
