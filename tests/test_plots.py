@@ -63,5 +63,12 @@ def test_write_loss_html_is_self_contained(tmp_path):
 
 
 def test_overlay_of_several_runs():
-    fig = plots.overlay_figure([("a", _rows()), ("b", _rows()[:5])])
+    rows_a, rows_b = _rows(), _rows()[:5]
+    fig = plots.overlay_figure([("a", rows_a), ("b", rows_b)])
     assert [t.name for t in fig.data][:1] == ["a"] and "b" in [t.name for t in fig.data]
+    # Each run's held-out loss is its own trace, at the steps it was measured, with the values logged.
+    for name, rows in (("a", rows_a), ("b", rows_b)):
+        evals = [row for row in rows if "eval_loss" in row]
+        eval_trace = next(t for t in fig.data if t.name == f"{name} eval")
+        assert list(eval_trace.x) == [row["step"] for row in evals]
+        assert list(eval_trace.y) == [row["eval_loss"] for row in evals]
