@@ -146,3 +146,34 @@ def test_the_trainer_resolves_the_uis_run_yaml_to_the_same_file(demo_model, tmp_
     assert yaml.safe_load(command.dry_run(config)) == config
     with pytest.raises(UserError, match="unknown dataset 'nope'"):
         command.dry_run({**config, "dataset": "nope"})
+
+
+def test_previews_dry_run_shows_the_resolved_config_or_the_one_line_it_was_refused_with(demo_model, dataset_dir, tmp_path):
+    """The Train tab's Preview, second step, called by name: a good form shows the run.yaml the
+    trainer resolves; a form the trainer refuses (a dataset with a broken record, which only
+    loading the data finds) is one warning line and an empty box, and neither writes a run folder."""
+    from webui.context import AppContext
+    from webui.tabs.train import handlers
+
+    (dataset_dir / "broken.json").write_text(json.dumps([{"instruction": "q", "output": "a"}, {"instruction": ["x"]}]))
+    info = json.loads((dataset_dir / "dataset_info.json").read_text())
+    info["broken"] = {"file_name": "broken.json"}
+    (dataset_dir / "dataset_info.json").write_text(json.dumps(info))
+    ctx = AppContext(tmp_path / "saves", dataset_dir, demo_model, runner=None, demo=None)
+    out = tmp_path / "saves" / "run"
+    launcher = ("", 1, form.NONE, [], 1, "", command.DEFAULT_PORT)  # extra, nproc, accel, gpus, machines, ip, port
+
+    good = _defaults(model_name_or_path=str(demo_model), output_dir=str(out), dataset=["demo_sft"], template="llama2")
+    shown = handlers.check_with_dry_run(ctx, "en", *launcher, *good)
+    expected = handlers.launch_spec(ctx, good, *launcher).config
+    assert yaml.safe_load(shown) == expected
+    assert expected["model_name_or_path"] == str(demo_model) and expected["dataset"] == "demo_sft"
+
+    bad = _defaults(model_name_or_path=str(demo_model), output_dir=str(out), dataset=["broken"], template="llama2")
+    with pytest.warns(UserWarning) as warned:
+        shown = handlers.check_with_dry_run(ctx, "en", *launcher, *bad)
+    assert shown == ""
+    assert len(warned) == 1
+    line = str(warned[0].message)
+    assert "\n" not in line and "record 2" in line, line
+    assert not out.exists() and not (tmp_path / "saves").exists(), "Preview writes no run folder"
