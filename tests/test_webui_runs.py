@@ -60,3 +60,34 @@ def test_run_table_shows_steps_final_loss_and_state(tmp_path):
     row = dict(zip(runs.COLUMNS, table[0]))
     assert row["state"] == "finished" and row["steps"] == "4/4" and row["final_loss"] == "0.7500"
     assert row["stage"] == "sft" and row["datasets"] == "demo_sft"
+
+
+def _early_stopped_run(saves):
+    """A run folder as the trainer leaves it after early stopping: eval rows in its log, the
+    reason in status.json (core/train/sft.py's record_stop_reason, then the final state)."""
+    run = _fake_run(saves / "es", state="running", launch={"start_time": 100.0, "pid": None}, steps=3)
+    for step in (1, 2, 3):
+        rundir.append_log_row(run, {"step": step, "total_steps": 20, "eval_loss": 2.5})
+    reason = ("early stopping: eval_loss did not improve for 2 evaluations (best 2.5 at step 1), "
+              "stopped at step 3 of 20")
+    rundir.write_status(run, "running", stop_reason=reason, best_checkpoint="checkpoint-1", best_metric=2.5)
+    rundir.write_status(run, "finished")
+    return run, reason
+
+
+def test_the_runs_tab_and_the_train_tab_say_why_a_run_stopped_early(tmp_path):
+    from webui.runner import Runner
+    from webui.tabs.train.watch import Watch, status_markdown, tick
+
+    run, reason = _early_stopped_run(tmp_path / "saves")
+    ctx = AppContext(tmp_path / "saves", tmp_path, tmp_path / "m", runner=Runner(tmp_path / "saves", tmp_path), demo=None)
+    details, _, _ = runs.open_run(ctx, str(run), "en")
+    assert f"Stopped: {reason}" in details
+    assert f"停止原因：{reason}" in runs.open_run(ctx, str(run), "zh")[0]
+    # The Train tab watching the run: its tick reads the final state, its status line names the reason.
+    watch, outputs = tick(ctx, Watch.of(run), True, False, "en")
+    assert watch.state == "finished" and outputs["status"].endswith(f" — {reason}")
+    assert status_markdown(watch, "en") == outputs["status"]
+    # A run that failed says its error, not a stop reason it never reached.
+    rundir.write_status(run, "failed", error="CUDA out of memory")
+    assert reason not in runs.open_run(ctx, str(run), "en")[0]
