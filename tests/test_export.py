@@ -11,6 +11,7 @@ import pytest
 from core.errors import UserError
 from core.export import export_merged
 from tests.conftest import assert_one_line_refusal, run_cli
+from tests.test_model_source import REPO, hf_home, hub  # noqa: F401 - fixtures: the local hub and its environment
 
 PROMPTS = ("Who are you?", "What is the colour of a carrot?", "Write one word.")
 
@@ -124,3 +125,24 @@ def test_export_refuses_its_own_sources_and_a_quantized_base(demo_model, adapter
 def test_cli_export_without_an_adapter_is_one_line(demo_model, tmp_path):
     line = assert_one_line_refusal(run_cli(["export", "--model_name_or_path", str(demo_model), "--export_dir", str(tmp_path / "o")]))
     assert "--adapter_name_or_path" in line
+
+
+# ----------------------------------------------------------------------------- a hub id, downloaded while exporting
+
+
+@pytest.mark.slow
+def test_export_from_a_hub_id_shows_the_download_in_the_export_tabs_progress(hub, hf_home, adapter, tmp_path):
+    """The Export tab runs `launch.py export` on a hub id that is not in the cache: its progress
+    bar (read from the subprocess's progress lines) climbs through the download to 1."""
+    from webui.tabs.export.handlers import ExportJob, export_argv
+
+    target = tmp_path / "merged"
+    updates = list(ExportJob().run(export_argv(REPO, str(adapter), str(target), "2GB", False)))
+    fractions, messages, log, code = [u[0] for u in updates], [u[1] for u in updates], updates[-1][2], updates[-1][3]
+    assert code == 0, log
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0, fractions
+    downloading = [(f, m) for f, m in zip(fractions, messages) if m.startswith(f"downloading {REPO}")]
+    assert downloading[0][0] == 0.0, downloading  # the bar starts with the download ...
+    assert len({f for f, _ in downloading}) >= 3, downloading  # ... and moves as the bytes arrive
+    assert all(f <= 0.5 for f, _ in downloading) and " MB" in downloading[-1][1], downloading
+    assert (target / "export.json").is_file() and json.loads((target / "export.json").read_text())["base_model"] == REPO
