@@ -478,6 +478,36 @@ def _forwarding_tqdm(repo_id: str, progress: Progress, expected_total: int):
     return ForwardingTqdm
 
 
+# ----------------------------------------------------------------------------- hub: access check
+
+def check_hub_access(name: Optional[str]) -> None:
+    """For a hub id that is not in the cache: ask the hub once (a HEAD of its config.json, the
+    request a download starts with) whether the repo exists and this token may read it. A missing,
+    private or gated repo is the UserError line the download itself would raise.
+
+    For callers that must refuse before they write anything (the web UI's Start creates the run
+    folder before the trainer downloads). Anything else passes: a cached model, HF_HUB_OFFLINE,
+    no network or a hub error are the download's to report, in its own line.
+    """
+    source = check_model_source(name)
+    if source.kind != "hub" or source.folder is not None:
+        return
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    try:
+        get_hf_file_metadata(hf_hub_url(source.name, "config.json"), timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except (GatedRepoError, RepositoryNotFoundError) as err:
+        raise _user_error(source.name, err) from None
+    except HfHubHTTPError as err:
+        if err.response is not None and err.response.status_code == 401:  # e.g. an invalid HF_TOKEN
+            raise _user_error(source.name, err) from None
+    except Exception:  # noqa: BLE001 - no network, a timeout, a missing config.json: the download says it
+        return
+
+
 # ----------------------------------------------------------------------------- hub: errors
 
 def _user_error(repo_id: str, err: Exception) -> Optional[UserError]:

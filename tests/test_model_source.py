@@ -24,15 +24,19 @@ REPO = "tuneforge/demo"
 WEIGHTS = "model.safetensors"
 CUT = 16_000_000  # past huggingface_hub's first 10 MiB chunk, so the retry has something to resume from
 
-# Runs in a child process: `check` or `resolve` (or `progress`: resolve and record the callback).
+# Runs in a child process: `check`, `access` (the hub check before a download) or `resolve` (or
+# `progress`: resolve and record the callback).
 SCRIPT = r'''
 import json, sys
 from core.errors import UserError
-from core.model_source import check_model_source, resolve_model
+from core.model_source import check_hub_access, check_model_source, resolve_model
 mode, name = sys.argv[1], sys.argv[2]
 seen = []
 try:
     if mode == "check":
+        source = check_model_source(name)
+    elif mode == "access":
+        check_hub_access(name)
         source = check_model_source(name)
     else:
         source = resolve_model(name, progress=(lambda f, text: seen.append([f, text])) if mode == "progress" else None)
@@ -403,3 +407,65 @@ def test_train_on_a_broken_model_is_one_line_and_writes_nothing(tmp_path, demo_m
                                             "--do_train", "--output_dir", str(out)]))
     assert words in line, line
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- the web UI's Start on a hub id
+
+# Runs in a child process: the Train tab's Start handler, called by name on a form for MODEL,
+# prints the warning lines it gave (gr.Warning outside a page is a Python warning).
+START_SCRIPT = r'''
+import json, sys, warnings
+from pathlib import Path
+from tests.conftest import ROOT
+from tests.test_webui_command import _defaults
+from webui import command, form
+from webui.context import AppContext
+from webui.runner import Runner
+from webui.tabs.train import handlers
+saves, demo, model = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+ctx = AppContext(saves, ROOT / "data", demo, runner=Runner(saves, ROOT), demo=None)
+values = _defaults(model_name_or_path=model, output_dir=str(saves / "run"), dataset=["demo_sft"], template="llama2")
+launcher = ("", 1, form.NONE, [], 1, "", command.DEFAULT_PORT)  # extra, nproc, accel, gpus, machines, ip, port
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    handlers.start(ctx, "en", None, *launcher, *values)
+print("WARNINGS " + json.dumps([str(w.message) for w in caught if w.category is UserWarning]))
+'''
+
+
+@pytest.mark.parametrize("name, words", [("tuneforge/demoo", "was not found on the hub"), ("tuneforge/gated", "gated")])
+def test_start_in_the_web_ui_refuses_a_bad_hub_id_in_one_line_before_the_run_folder(hub, hf_home, tmp_path, demo_model,
+                                                                                   name, words):
+    hub.add_folder("tuneforge/gated", demo_model, gated_token="hf_secret")
+    saves = tmp_path / "saves"
+    result = run_cli([PYTHON, "-c", START_SCRIPT, str(saves), str(demo_model), name], cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.output[-3000:]
+    warned = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("WARNINGS "))[9:])
+    assert len(warned) == 1 and "\n" not in warned[0], warned
+    # The trainer's own line (test_train_on_a_bad_hub_id_is_one_line_and_writes_nothing).
+    assert f"model '{name}'" in warned[0] and words in warned[0] and "HF_TOKEN" in warned[0], warned
+    assert not saves.exists() or not any(saves.iterdir()), list(saves.rglob("*"))
+    assert len(hub.log) == 1 and hub.log[0].method == "HEAD", hub.log  # asked once, downloaded nothing
+
+
+def test_the_hub_check_before_start_asks_once_and_never_blocks_on_the_network(hub, hf_home, monkeypatch):
+    # A good id not in the cache: one HEAD, nothing downloaded.
+    assert source_of(child("access", REPO))["folder"] is None
+    assert [(r.method, r.path, r.status) for r in hub.log] == [("HEAD", f"/{REPO}/resolve/main/config.json", 200)]
+
+    # In the cache: the hub is not asked at all.
+    source_of(child("resolve", REPO))
+    mark = len(hub.log)
+    assert source_of(child("access", REPO))["folder"] is not None
+    assert hub.log[mark:] == []
+
+    # Offline, or no network: the check passes (the trainer says it in its own line).
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    source_of(child("access", "tuneforge/other"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", closed)
+    source_of(child("access", "tuneforge/other"))
+    assert hub.log[mark:] == []

@@ -129,6 +129,17 @@ def check_config(config: dict[str, Any], dataset_dir: Path) -> None:
         check_stage(get_spec(data, name), str(config.get("stage") or "sft"))
 
 
+def check_hub_model(config: dict[str, Any]) -> None:
+    """Start's one online check, after check_config: a hub id that is not cached is asked about
+    once, so a typo or a gated model is refused in the trainer's own line before the run folder
+    exists. No network (or HF_HUB_OFFLINE) passes: the trainer then says why in its own line."""
+    from core.model_source import check_hub_access
+
+    model = str(config.get("model_name_or_path") or "")
+    if _is_hub_id(model):
+        check_hub_access(model)
+
+
 def _is_hub_id(text: str) -> bool:
     from core.model_source import is_hub_id
 

@@ -117,6 +117,7 @@ def start(ctx: AppContext, lang: str, watch: Optional[Watch], extra: str, nproc:
     try:
         spec = launch_spec(ctx, values, extra, nproc, accel, gpus, machines, main_ip, main_port)
         command.check_config(spec.config, ctx.dataset_dir)
+        command.check_hub_model(spec.config)  # asks the hub: only here, not on every preview
         model = resolve_path(str(spec.config["model_name_or_path"]))
         if model == ctx.demo_model.resolve() and not ctx.demo.ready():
             raise UserError(t(lang, "train.demo_not_ready"))
