@@ -1,16 +1,18 @@
 """The Evaluate tab's handlers, called by name: where results go, the command it runs (the CLI's
-own), the tables it shows and the Runs tab's summary of a run's evaluations."""
+own), the tables it shows and the Runs tab's summary of a run's evaluations, with the newest one's tables."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from core.args import parse_train_args
-from core.evaluate import score_answers, write_results
+from core.evaluate import RESULTS_FILE, score_answers, write_results
 from core.errors import UserError
 from webui.context import AppContext
 from webui.tabs.evaluate import handlers
@@ -68,10 +70,29 @@ def test_tables_show_base_adapter_delta_and_samples_where_the_adapter_lost_first
 
 
 def test_the_runs_tab_lists_a_runs_saved_evaluations(ctx):
+    from webui.tabs.runs import handlers as runs
+
     run = make_run(ctx, "r1")
+    assert [table.visible for table in runs.open_evaluation(ctx, str(run), "en")] == [False, False]  # none yet
     rows, results = score_answers(["p"], ["a b"], {"adapter": ["a b"], "base": ["a"]})
     write_results(run / "eval" / "demo_sft-1", rows, {**results, "eval_dataset": "demo_sft", "predict_samples": 1})
     text = handlers.saved_evaluations(run, "en")
     assert "Evaluations" in text and "demo_sft, 1 samples: ROUGE-L base 66.67 → adapter 100.00 (+33.33)" in text
     assert "评估结果" in handlers.saved_evaluations(run, "zh")
     assert handlers.saved_evaluations(ctx.saves_dir / "nothing", "en") == ""
+
+    # A newer evaluation: opening the run shows its tables again, as the Evaluate tab drew them.
+    newer_rows, newer = score_answers(["q1", "q2"], ["x y", "u v"], {"adapter": ["x", "u v"], "base": ["x y", "u v"]})
+    newer_dir = run / "eval" / "demo_sft-2"
+    write_results(newer_dir, newer_rows, {**newer, "eval_dataset": "demo_sft", "predict_samples": 2})
+    os.utime(newer_dir / RESULTS_FILE, (time.time() + 10, time.time() + 10))  # newer than the first, however fast this runs
+    metrics, samples = runs.open_evaluation(ctx, str(run), "en")
+    assert metrics.visible and samples.visible
+    assert metrics.value["headers"] == ["metric", "base", "adapter", "delta"]
+    by_metric = {row[0]: row[1:] for row in metrics.value["data"]}
+    assert by_metric["exact_match"] == ["100.00", "50.00", "-50.00"]  # the base got both, the adapter one
+    assert samples.value["headers"][:5] == ["change (ROUGE-L)", "prompt", "reference", "base answer", "adapter answer"]
+    assert [row[1:5] for row in samples.value["data"]] == [["q1", "x y", "x y", "x"], ["q2", "u v", "u v", "u v"]]
+    assert runs.open_evaluation(ctx, str(run), "zh")[0].value["headers"][:2] == ["指标", "基础模型"]  # the session's language
+    assert [table.visible for table in runs.open_evaluation(ctx, None, "en")] == [False, False]
+

@@ -368,6 +368,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                             "{dataset}，{samples} 条样本：ROUGE-L 基础模型 {base} → 适配器 {adapter}（{delta}），BLEU-4 {bleu}"),
     "evaluate.saved_line_model": ("{dataset}, {samples} samples: ROUGE-L {score}", "{dataset}，{samples} 条样本：ROUGE-L {score}"),
     "runs.stop_reason": ("Stopped: {reason}", "停止原因：{reason}"),
+    "runs.eval_metrics": ("Newest evaluation: metrics (0-100)", "最新评估：指标（0-100）"),
 }
 
 # Option labels: name -> (English, Chinese).

@@ -5,7 +5,8 @@ Predict runs as `python launch.py train --do_predict --predict_with_generate ...
 (core/evaluate.py's `predict_argv`), the command line's own code path, in a subprocess, so the web
 server never holds the weights; its progress lines drive the bar. Results go into the run folder
 (RUN/eval/DATASET-TIME/), or for a base model alone into SAVES/eval/MODEL-DATASET-TIME/; the Runs
-tab shows a run's saved evaluations when the run is opened (`saved_evaluations`).
+tab shows a run's saved evaluations when the run is opened (`saved_evaluations`), and the newest
+one's tables again (`newest_result_tables`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Iterator, Optional
 
 from core import rundir
 from core.errors import UserError
-from core.evaluate import eval_folders, metrics_table, predict_argv, read_results, rows_by_change
+from core.evaluate import PredictResult, eval_folders, metrics_table, predict_argv, read_results, rows_by_change
 from webui import choices
 from webui.context import AppContext
 from webui.form import NONE
@@ -27,6 +28,7 @@ from webui.tabs.export.handlers import ExportJob, progress_html as job_progress_
 
 METRIC_COLUMNS = ("metric", "base", "adapter", "delta")
 SAMPLE_COLUMNS = ("change", "prompt", "reference", "base_answer", "adapter_answer", "base_score", "adapter_score")
+SAMPLE_WIDTHS = ["8%", "20%", "18%", "19%", "19%", "8%", "8%"]  # the texts wide, the scores narrow
 EvalJob = ExportJob  # one subprocess at a time per app server, its progress lines as they come
 
 
@@ -98,8 +100,27 @@ def result_tables(folder: Path, lang: str):
     saved = read_results(folder)
     if saved is None:
         return gr.skip(), gr.skip()
-    return (gr.Dataframe(value=metric_rows(saved.results), headers=headers(lang, METRIC_COLUMNS)),
-            gr.Dataframe(value=sample_rows(saved.rows), headers=headers(lang, SAMPLE_COLUMNS)))
+    return tables_of(saved, lang)
+
+
+def tables_of(saved: PredictResult, lang: str, **settings: Any):
+    """The two tables of saved results; `settings` go to both (the Runs tab shows them: visible)."""
+    import gradio as gr
+
+    return (gr.Dataframe(value=metric_rows(saved.results), headers=headers(lang, METRIC_COLUMNS), **settings),
+            gr.Dataframe(value=sample_rows(saved.rows), headers=headers(lang, SAMPLE_COLUMNS), **settings))
+
+
+def newest_result_tables(run_dir: Optional[Path], lang: str):
+    """The Runs tab's tables of a run's newest saved evaluation, as the Evaluate tab drew them;
+    hidden for a run without one (or no run)."""
+    import gradio as gr
+
+    for folder in eval_folders(run_dir) if run_dir is not None else []:
+        saved = read_results(folder)
+        if saved is not None:
+            return tables_of(saved, lang, visible=True)
+    return gr.Dataframe(value=[], visible=False), gr.Dataframe(value=[], visible=False)
 
 
 def saved_evaluations(run_dir: Path, lang: str) -> str:

@@ -13,7 +13,7 @@ from webui.form import NONE
 from webui.i18n import I18N, headers
 from webui.paths import display_path
 from webui.tabs.evaluate import handlers
-from webui.tabs.evaluate.handlers import METRIC_COLUMNS, SAMPLE_COLUMNS, EvalJob
+from webui.tabs.evaluate.handlers import METRIC_COLUMNS, SAMPLE_COLUMNS, SAMPLE_WIDTHS, EvalJob
 
 
 def build(ctx: AppContext, lang) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
     c["metrics"] = gr.Dataframe(value=[], headers=headers("en", METRIC_COLUMNS), interactive=False,
                                 elem_id="evaluate-metrics", label=I18N("evaluate.metrics"))
     c["samples"] = gr.Dataframe(value=[], headers=headers("en", SAMPLE_COLUMNS), interactive=False, wrap=True,
-                                column_widths=["8%", "20%", "18%", "19%", "19%", "8%", "8%"],
+                                column_widths=SAMPLE_WIDTHS,
                                 elem_id="evaluate-samples", label=I18N("evaluate.samples"))
     wire(ctx, EvalJob(), c, lang)
     return c

@@ -1,5 +1,5 @@
-"""The Runs tab's event handlers and what they read: the run table, a run's details, Resume,
-Delete and "Chat with its adapter".
+"""The Runs tab's event handlers and what they read: the run table, a run's details and its
+newest evaluation's tables, Resume, Delete and "Chat with its adapter".
 
 Runs are found by their status.json (core.rundir.find_runs), so a run started with
 `launch.py train --output_dir saves/x` shows up as well. A handler takes the app's context
@@ -20,7 +20,7 @@ from webui import command
 from webui.context import AppContext
 from webui.i18n import headers, t
 from webui.paths import display_path, resolve_path
-from webui.tabs.evaluate.handlers import saved_evaluations
+from webui.tabs.evaluate.handlers import newest_result_tables, saved_evaluations
 from webui.tabs.train.watch import fmt_duration
 
 COLUMNS = ("run", "state", "stage", "model", "datasets", "steps", "final_loss", "duration")
@@ -111,6 +111,12 @@ def open_run(ctx: AppContext, pick: Optional[str], lang: str) -> tuple[str, str,
     run_yaml = run_dir / rundir.RUN_YAML
     config_text = run_yaml.read_text(encoding="utf-8", errors="replace") if run_yaml.is_file() else ""
     return "\n\n".join(lines), config_text, rundir.tail_text(run_dir / rundir.CONSOLE_LOG, 32768)
+
+
+def open_evaluation(ctx: AppContext, pick: Optional[str], lang: str):
+    """(metrics table, samples table) of the picked run's newest saved evaluation: the Evaluate
+    tab's tables again; hidden when the run has none."""
+    return newest_result_tables(inside_saves(ctx, pick) if pick else None, lang)
 
 
 # ---------------------------------------------------------------------------- resume

@@ -1,5 +1,5 @@
 """The Runs tab's layout: the run table, overlaid loss curves, one run's details with Resume,
-Chat and Delete; `wire` binds their events to handlers.py."""
+Chat and Delete, and its newest saved evaluation's tables; `wire` binds their events to handlers.py."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from webui import downloads
 from webui.context import AppContext
 from webui.i18n import I18N, headers
 from webui.tabs.runs import handlers
+from webui.tabs.evaluate.handlers import METRIC_COLUMNS, SAMPLE_COLUMNS, SAMPLE_WIDTHS
 from webui.tabs.runs.handlers import COLUMNS
 
 
@@ -28,6 +29,12 @@ def build(ctx: AppContext, lang) -> dict[str, Any]:
     c["overlay"] = gr.Plot(elem_id="runs-overlay", label=I18N("train.chart"))
     c["pick"] = gr.Dropdown(choices=[], value=None, label=I18N("runs.open"), elem_id="runs-pick")
     c["details"] = gr.Markdown("", elem_id="runs-details")
+    # The newest saved evaluation, as the Evaluate tab showed it (shown when the run has one).
+    c["eval_metrics"] = gr.Dataframe(value=[], headers=headers("en", METRIC_COLUMNS), interactive=False, visible=False,
+                                     elem_id="runs-eval-metrics", label=I18N("runs.eval_metrics"))
+    c["eval_samples"] = gr.Dataframe(value=[], headers=headers("en", SAMPLE_COLUMNS), interactive=False, visible=False,
+                                     wrap=True, column_widths=SAMPLE_WIDTHS,
+                                     elem_id="runs-eval-samples", label=I18N("evaluate.samples"))
     with gr.Row():
         c["resume"] = gr.Button(I18N("runs.resume"), elem_id="runs-resume")
         c["chat"] = gr.Button(I18N("runs.chat"), elem_id="runs-chat")
@@ -59,6 +66,7 @@ def wire(ctx: AppContext, c: dict[str, Any], lang) -> None:
     for trigger in (c["compare"], c["compare_log"]):
         trigger.change(handlers.overlay, [c["compare"], c["compare_log"]], c["overlay"])
     c["pick"].change(partial(handlers.open_run, ctx), [c["pick"], lang], [c["details"], c["config"], c["log"]])
+    c["pick"].change(partial(handlers.open_evaluation, ctx), [c["pick"], lang], [c["eval_metrics"], c["eval_samples"]])
     c["resume"].click(partial(handlers.resume, ctx), [c["pick"], lang], [tabs, train_timer])
     c["delete"].click(handlers.ask_delete, [c["pick"], lang], [c["confirm_row"], c["confirm_text"]])
     c["cancel"].click(handlers.cancel_delete, None, c["confirm_row"])
