@@ -96,3 +96,30 @@ def test_the_runs_tab_lists_a_runs_saved_evaluations(ctx):
     assert runs.open_evaluation(ctx, str(run), "zh")[0].value["headers"][:2] == ["指标", "基础模型"]  # the session's language
     assert [table.visible for table in runs.open_evaluation(ctx, None, "en")] == [False, False]
 
+
+def test_the_tab_evaluates_a_base_model_alone_into_the_saves_eval_folder(demo_model, dataset_dir, tmp_path):
+    from core.evaluate import read_results
+    from webui import choices
+    from webui.form import NONE
+    from webui.paths import display_path
+
+    ctx = AppContext(tmp_path / "saves", dataset_dir, demo_model, runner=None, demo=None)
+    ctx.saves_dir.mkdir()
+    # The tab's Start with "none" for the adapter: the handler, as the button runs it.
+    outputs = list(handlers.evaluate(handlers.EvalJob(), ctx, str(demo_model), NONE, "demo_sft", 2, 4, "en"))
+    progress, status, metrics, samples = outputs[-1]
+    (folder,) = (ctx.saves_dir / "eval").iterdir()
+    assert folder.name.startswith(f"{demo_model.name}-demo_sft-")
+    assert status == f"Saved in {display_path(folder)}"
+    assert any('data-state="running"' in str(out[0]) for out in outputs[1:-1])  # the bar ran meanwhile
+
+    saved = read_results(folder)
+    assert saved.results["adapter_name_or_path"] is None and saved.results["predict_samples"] == 2
+    assert len(saved.rows) == 2 and all("base_predict" not in row for row in saved.rows)
+    # No run.yaml to take a template from: the tab asked for the one it proposes for the model
+    # (the model's own chat template, "auto", would be used otherwise).
+    assert saved.results["template"] == choices.template_for_model(str(demo_model)) != "auto"
+    # The tables: the model's scores fill the base column; one sample row per answer.
+    assert metrics.value["data"] == handlers.metric_rows(saved.results)
+    assert all(row[1] != "" and row[2] == "" for row in metrics.value["data"])
+    assert len(samples.value["data"]) == 2
