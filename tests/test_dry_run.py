@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, Result, assert_one_line_refusal, run_cli
+from tests.test_model_source import REPO, file_gets, hf_home, hub  # noqa: F401 - the local hub and its environment
 
 EXAMPLES = sorted((ROOT / "examples" / "train").glob("*.yaml"))
 
@@ -111,3 +112,23 @@ def test_the_dry_run_refuses_what_the_run_would_in_one_line(demo_model, dataset_
         assert expected in line, (extra, line)
     assert not (tmp_path / "out").exists()
 
+
+def hub_config(tmp_path: Path, model: str) -> Path:
+    """A YAML config whose model is a hub id, as a user writes one."""
+    config = tmp_path / f"{model.replace('/', '-')}.yaml"
+    config.write_text(yaml.safe_dump({"model_name_or_path": model, "stage": "sft", "do_train": True, "dataset": "demo_sft",
+                                      "template": "llama2", "output_dir": str(tmp_path / "run")}), encoding="utf-8")
+    return config
+
+
+def test_a_config_naming_a_hub_id_passes_the_dry_run_and_a_typo_in_it_is_one_line(hub, hf_home, tmp_path):
+    """The hub id is checked with the hub (tests/hub_server.py here) as the run would, without downloading the model."""
+    result = run_cli(["train", str(hub_config(tmp_path, REPO)), "--dry_run"])
+    assert result.returncode == 0, result.output[-3000:]
+    recorded = yaml.safe_load(result.stdout)
+    assert recorded["model_name_or_path"] == REPO and recorded["template"] == "llama2"
+    assert not file_gets(hub), "a dry run downloads no model file"
+    typo = REPO + "o"
+    line = assert_one_line_refusal(run_cli(["train", str(hub_config(tmp_path, typo)), "--dry_run"]))
+    assert typo in line and "was not found on the hub" in line, line  # the words of the run's own refusal
+    assert not (tmp_path / "run").exists()

@@ -80,6 +80,10 @@ def run(argv: list[str]) -> int:
         if is_main_process():  # another rank could find rank 0's own run in the folder already
             check_run_dir(Path(args.training.output_dir), args)
         if dry:
+            if source.kind == "hub":  # the run's download refuses a missing or gated repo; ask the hub the same
+                from core.model_source import check_hub_access
+
+                check_hub_access(source.name)
             print(dry_run(args, source), end="", flush=True)
             return 0
         if source.kind == "hub":
