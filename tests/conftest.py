@@ -70,21 +70,19 @@ def smollm2_identity_run(smollm2_model, tmp_path_factory) -> Path:
     return out
 
 
-# The demo SFT run: on the demo model these settings take the loss from ~7.8 to ~0.7 and make
-# the adapter answer the identity questions with their training answers (measured, see README).
-DEMO_SFT_FLAGS = [
-    "--do_train", "--template", "llama2", "--dataset", "demo_sft", "--cutoff_len", "256",
-    "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--num_train_epochs", "6",
-    "--logging_steps", "8", "--seed", "0",
-]
+def example_argv(name: str, out: Path, *extra: str, data: Path = ROOT / "data") -> list[str]:
+    """`launch.py train` on examples/train/NAME, into OUT, with EXTRA flags over the file's values."""
+    return ["train", str(ROOT / "examples" / "train" / name), "--output_dir", str(out), "--dataset_dir", str(data), *extra]
 
 
 @pytest.fixture(scope="session")
 def demo_sft_run(demo_model, tmp_path_factory) -> Path:
-    """One real demo SFT run through `launch.py train`, shared by every test that needs an adapter."""
+    """examples/train/sft_lora.yaml trained once through `launch.py train`, shared by every test that needs
+    an adapter. On the demo model it takes the loss from ~7.8 to ~0.7 and makes the adapter answer the
+    identity questions with their training answers (measured, see README)."""
     out = tmp_path_factory.mktemp("demo_sft") / "sft"
-    result = run_cli(["train", "--model_name_or_path", str(demo_model), "--dataset_dir", str(ROOT / "data"),
-                      "--output_dir", str(out), *DEMO_SFT_FLAGS])
+    result = run_cli(example_argv("sft_lora.yaml", out, "--model_name_or_path", str(demo_model),
+                                  "--logging_steps", "8", "--seed", "0"))
     assert result.returncode == 0, result.output[-3000:]
     return out
 

@@ -14,13 +14,8 @@ import pytest
 
 from core import rundir
 from core.errors import UserError
-from tests.conftest import ROOT, assert_one_line_refusal, run_cli
+from tests.conftest import ROOT, assert_one_line_refusal, example_argv, run_cli
 
-EXAMPLES = ROOT / "examples" / "train"
-
-
-def example(name: str, out: Path, *extra: str, data: Path = ROOT / "data") -> list[str]:
-    return ["train", str(EXAMPLES / name), "--output_dir", str(out), "--dataset_dir", str(data), *extra]
 
 
 def rows_with(out: Path, key: str) -> list[dict]:
@@ -165,7 +160,7 @@ def test_the_train_tab_shows_each_stage_its_own_options_only():
 @pytest.mark.slow
 def test_kto_example_lowers_the_loss_and_raises_the_margins(demo_model, tmp_path):
     out = tmp_path / "kto"
-    result = run_cli(example("kto_lora.yaml", out, "--max_steps", "16", "--plot_loss"))
+    result = run_cli(example_argv("kto_lora.yaml", out, "--max_steps", "16", "--plot_loss"))
     assert result.returncode == 0, result.output[-3000:]
     logged = rows_with(out, "loss")
     assert [r["step"] for r in logged] == [4, 8, 12, 16]
@@ -194,7 +189,7 @@ def mean_logp_margin(model, batch) -> float:
 @pytest.mark.parametrize("loss", ["orpo", "simpo"])
 def test_reference_free_losses_raise_the_margins(loss, demo_model, tmp_path):
     out = tmp_path / loss
-    result = run_cli(example(f"{loss}_lora.yaml", out, "--max_steps", "16", "--logging_steps", "2"))
+    result = run_cli(example_argv(f"{loss}_lora.yaml", out, "--max_steps", "16", "--logging_steps", "2"))
     assert result.returncode == 0, result.output[-3000:]
     logged = rows_with(out, "loss")
     assert len(logged) == 8 and all("rewards/margins" in r and "rewards/accuracies" in r for r in logged)
@@ -227,7 +222,7 @@ def test_grpo_example_raises_the_mean_reward_from_the_sft_adapter(demo_model, de
     """exact_match on the English self-introduction questions, sampled 8 times each from the demo SFT
     adapter: about a fifth of the answers are exact at first, most of them after 12 steps."""
     out = tmp_path / "grpo"
-    result = run_cli(example("grpo_lora.yaml", out, "--adapter_name_or_path", str(demo_sft_run)))
+    result = run_cli(example_argv("grpo_lora.yaml", out, "--adapter_name_or_path", str(demo_sft_run)))
     assert result.returncode == 0, result.output[-3000:]
     logged = rows_with(out, "reward")
     assert [r["step"] for r in logged] == [2, 4, 6, 8, 10, 12]
@@ -245,10 +240,20 @@ def test_grpo_example_raises_the_mean_reward_from_the_sft_adapter(demo_model, de
     assert {"reward", "reward_std", "kl", "completions/mean_length"} <= set(shown)
 
 
+@pytest.mark.slow
+def test_an_example_run_before_the_run_it_continues_is_one_line(tmp_path):
+    """grpo_lora.yaml continues sft_lora.yaml's adapter: run first, it names the missing folder in
+    one line before anything is written (not a peft error once the model has loaded)."""
+    out, missing = tmp_path / "grpo", tmp_path / "demo-sft-lora"
+    line = assert_one_line_refusal(run_cli(example_argv("grpo_lora.yaml", out, "--adapter_name_or_path", str(missing))))
+    assert f"adapter folder '{missing}' does not exist" in line and "finished LoRA run folder" in line
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def short_rm_run(demo_model, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("rm") / "rm"
-    result = run_cli(example("rm_lora.yaml", out, "--max_steps", "8", "--val_size", "0", "--logging_steps", "4"))
+    result = run_cli(example_argv("rm_lora.yaml", out, "--max_steps", "8", "--val_size", "0", "--logging_steps", "4"))
     assert result.returncode == 0, result.output[-3000:]
     return out
 

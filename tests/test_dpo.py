@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core import rundir
-from tests.conftest import ROOT, assert_one_line_refusal, run_cli
+from tests.conftest import ROOT, assert_one_line_refusal, example_argv, run_cli
 
 REWARD_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
 
@@ -67,10 +67,8 @@ def logp_margin(model, batch) -> float:
 @pytest.mark.slow
 def test_dpo_raises_the_margins_and_the_adapter_prefers_chosen_answers(demo_model, dataset_dir, tmp_path):
     out = tmp_path / "dpo"
-    result = run_cli(dpo_argv(
-        demo_model, dataset_dir, out, "--dataset", "demo_pref", "--max_steps", "12", "--logging_steps", "1",
-        "--per_device_train_batch_size", "8", "--learning_rate", "2e-3", "--seed", "0", "--plot_loss",
-    ))
+    result = run_cli(example_argv("dpo_lora.yaml", out, "--model_name_or_path", str(demo_model), "--max_steps", "12",
+                                  "--logging_steps", "1", "--seed", "0", data=dataset_dir))
     assert result.returncode == 0, result.output[-3000:]
     logged = [r for r in rundir.read_log_rows(out) if r.get("loss") is not None]
     assert len(logged) == 12 and all(all(k in r for k in REWARD_KEYS) for r in logged)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core import rundir
-from tests.conftest import ACCELERATE, PYTHON, ROOT, assert_one_line_refusal, run_cli
+from tests.conftest import ACCELERATE, PYTHON, ROOT, assert_one_line_refusal, example_argv, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_seed_command_verbatim_leaves_a_loadable_adapter(demo_model, dataset_dir
 
 
 def test_lora_sft_lowers_the_loss_and_reproduces_a_training_answer(demo_model, demo_sft_run):
-    out = demo_sft_run  # `launch.py train` with DEMO_SFT_FLAGS (tests/conftest.py)
+    out = demo_sft_run  # examples/train/sft_lora.yaml (tests/conftest.py)
     losses = [r["loss"] for r in rows(out) if r.get("loss") is not None]
     assert len(losses) >= 10
     assert losses[-1] < 0.25 * losses[0], losses
@@ -79,10 +79,8 @@ def test_lora_sft_lowers_the_loss_and_reproduces_a_training_answer(demo_model, d
 
 def test_pretraining_on_text_blocks(demo_model, dataset_dir, tmp_path):
     out = tmp_path / "pt"
-    result = run_cli(train_argv(
-        demo_model, dataset_dir, out, "--stage", "pt", "--dataset", "wiki_demo", "--cutoff_len", "64",
-        "--max_steps", "3", "--logging_steps", "1", "--learning_rate", "1e-3",
-    ))
+    result = run_cli(example_argv("pt_lora.yaml", out, "--model_name_or_path", str(demo_model), "--cutoff_len", "64",
+                                  "--max_steps", "3", "--logging_steps", "1", data=dataset_dir))
     assert result.returncode == 0, result.output[-3000:]
     assert len(rows(out)) == 3 and (out / "adapter_model.safetensors").exists()
 

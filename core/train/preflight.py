@@ -50,6 +50,12 @@ def check_model_and_data(model: Any, data: Any, finetuning: Any, do_train: bool)
         from core.model import GGUF_QUANTIZATION_REFUSAL
 
         raise UserError(GGUF_QUANTIZATION_REFUSAL.format(name=source.name))
+    if model.adapter_name_or_path:
+        # An adapter to continue (grpo on an sft run, say) is often the output of another example
+        # that was not run yet: say so before a run folder exists, not when peft fails to load it.
+        from core.chat import check_adapter_dir
+
+        check_adapter_dir(model.adapter_name_or_path)
     if do_train:
         for name in [n.strip() for n in (data.dataset or "").split(",") if n.strip()]:
             check_stage(get_spec(data.dataset_dir, name), finetuning.stage)
