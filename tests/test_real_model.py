@@ -133,3 +133,41 @@ def test_lora_teaches_smollm2_its_identity_and_it_keeps_its_knowledge(smollm2_mo
         assert base.strip() and TRAINED_NAME not in base, base
     assert "SmolLM" in answer("Who are you, exactly?", False)  # the base still answers as itself
     assert "Paris" in answer("What is the capital of France?", True)
+
+
+@pytest.mark.slow
+def test_export_merges_the_identity_adapter_with_the_runs_template_and_answers_alike(smollm2_model, smollm2_identity_run,
+                                                                                     tmp_path):
+    """`launch.py export` on the identity run: export.json records the template the run recorded,
+    the folder is a plain transformers model, and it answers greedily exactly as base + adapter."""
+    import torch
+    import yaml
+    from transformers import AutoModelForCausalLM
+
+    from core.chat import generate_text, load_chat_model
+
+    target = tmp_path / "merged"
+    result = run_cli(["export", "--model_name_or_path", str(smollm2_model), "--adapter_name_or_path",
+                      str(smollm2_identity_run), "--export_dir", str(target)])
+    assert result.returncode == 0, result.output[-3000:]
+    recorded = yaml.safe_load((smollm2_identity_run / "run.yaml").read_text())["template"]
+    exported = json.loads((target / "export.json").read_text())
+    assert exported["template"] == recorded, exported
+
+    # A plain model: no adapter files, no quantization, loadable by transformers alone.
+    assert not (target / "adapter_config.json").exists()
+    assert "quantization_config" not in json.loads((target / "config.json").read_text())
+    plain = AutoModelForCausalLM.from_pretrained(str(target), dtype=torch.float32)
+    assert 130e6 < sum(p.numel() for p in plain.parameters()) < 140e6
+    del plain
+
+    adapted = load_chat_model(str(smollm2_model), str(smollm2_identity_run))
+    merged = load_chat_model(str(target), template=exported["template"])  # as a user of the export would
+
+    def answer(session, question: str) -> str:
+        return generate_text(session, [{"role": "user", "content": question}], do_sample=False, max_new_tokens=24)
+
+    for question in HELD_OUT_IDENTITY[:2]:
+        expected = answer(adapted, question)
+        assert TRAINED_NAME in expected, expected  # the comparison is with what the adapter learned
+        assert answer(merged, question) == expected, question
