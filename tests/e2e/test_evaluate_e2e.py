@@ -1,6 +1,7 @@
 """The Evaluate tab in a real browser: pick a run and a dataset, watch the progress bar while
 predict generates, read the metrics (base, adapter, delta) and the samples sorted by score change;
-the results are saved in the run folder and shown again when the run is opened in the Runs tab."""
+the results are saved in the run folder and shown again (summary and tables) when the run is opened
+in the Runs tab."""
 
 from __future__ import annotations
 
@@ -78,4 +79,11 @@ def test_evaluate_a_run_shows_base_adapter_and_delta_and_keeps_them_in_the_run(p
     details = page.locator("#runs-details").inner_text()
     assert "demo_sft, 6 samples" in details and f"adapter {adapter:.2f}" in details
     assert "Stopped: completed" in details  # why the run ended
+    # With the newest evaluation's tables, as the Evaluate tab drew them.
+    rows_js = "(id) => document.querySelectorAll(`#${id} .virtual-body [role=row]`).length"
+    page.wait_for_function(f"() => ({rows_js})('runs-eval-metrics') === {len(metrics)}")
+    assert page.evaluate(HEADERS_JS, "runs-eval-metrics")[:4] == ["metric", "base", "adapter", "delta"]
+    assert {row[0]: row[1:4] for row in page.evaluate(TABLE_JS, "runs-eval-metrics")} == metrics
+    page.wait_for_function(f"() => ({rows_js})('runs-eval-samples') > 0")
+    assert page.evaluate(TABLE_JS, "runs-eval-samples")[0] == samples[0]
 

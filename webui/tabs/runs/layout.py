@@ -9,8 +9,8 @@ from typing import Any
 from webui import downloads
 from webui.context import AppContext
 from webui.i18n import I18N, headers
-from webui.tabs.runs import handlers
 from webui.tabs.evaluate.handlers import METRIC_COLUMNS, SAMPLE_COLUMNS, SAMPLE_WIDTHS
+from webui.tabs.runs import handlers
 from webui.tabs.runs.handlers import COLUMNS
 
 
