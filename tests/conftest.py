@@ -87,6 +87,34 @@ def demo_sft_run(demo_model, tmp_path_factory) -> Path:
     return out
 
 
+HUB_REPO = "tuneforge/demo"
+
+
+@pytest.fixture
+def hub(demo_model):
+    """A local server in the hub's URL layout (tests/hub_server.py), serving the demo model as HUB_REPO."""
+    from tests.hub_server import HubServer
+
+    server = HubServer().start()
+    server.add_folder(HUB_REPO, demo_model)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hf_home(hub, tmp_path, monkeypatch):
+    """The child processes' hub: this server, online, an empty cache, no token."""
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN_PATH",
+                 "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
 @pytest.fixture
 def dataset_dir(tmp_path: Path) -> Path:
     """A private copy of the bundled datasets, so a test may register or break files freely."""

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, Result, assert_one_line_refusal, run_cli
-from tests.test_model_source import REPO, file_gets, hf_home, hub  # noqa: F401 - the local hub and its environment
+from tests.conftest import HUB_REPO as REPO
+from tests.test_model_source import file_gets
 
 EXAMPLES = sorted((ROOT / "examples" / "train").glob("*.yaml"))
 

@@ -11,7 +11,7 @@ import pytest
 from core.errors import UserError
 from core.export import export_merged
 from tests.conftest import assert_one_line_refusal, run_cli
-from tests.test_model_source import REPO, hf_home, hub  # noqa: F401 - fixtures: the local hub and its environment
+from tests.conftest import HUB_REPO as REPO
 
 PROMPTS = ("Who are you?", "What is the colour of a carrot?", "Write one word.")
 

@@ -15,12 +15,11 @@ import socket
 import numpy as np
 import pytest
 
-from tests.conftest import PYTHON, ROOT, assert_one_line_refusal, run_cli
+from tests.conftest import HUB_REPO as REPO, PYTHON, ROOT, assert_one_line_refusal, run_cli
 from core.errors import UserError
 from core.model_source import ModelSource, check_model_source, is_hub_id
 from tests.hub_server import HubServer
 
-REPO = "tuneforge/demo"
 WEIGHTS = "model.safetensors"
 CUT = 16_000_000  # past huggingface_hub's first 10 MiB chunk, so the retry has something to resume from
 
@@ -64,28 +63,6 @@ def sha256(path) -> str:
 def file_gets(hub: HubServer, since: int = 0) -> list:
     """GETs of repo files (not API calls) after the first `since` requests."""
     return [r for r in hub.log[since:] if r.method == "GET" and "/resolve/" in r.path]
-
-
-@pytest.fixture
-def hub(demo_model):
-    server = HubServer().start()
-    server.add_folder(REPO, demo_model)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hf_home(hub, tmp_path, monkeypatch):
-    """The child processes' hub: this server, online, an empty cache, no token."""
-    home = tmp_path / "hf"
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN_PATH",
-                 "TRANSFORMERS_OFFLINE"):
-        monkeypatch.delenv(name, raising=False)
-    return home
 
 
 # ----------------------------------------------------------------------------- hub downloads
