@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Optional
 from core.args import TEMPLATE_NAMES, AdapterTemplateArguments, GeneratingArguments, ModelArguments
 from core.data.templates import Template
 from core.errors import UserError
+from core.progress import part_of
 
 Messages = list[dict[str, str]]
 
@@ -150,7 +151,7 @@ def load_chat_model(
         trust_remote_code=trust_remote_code,
     )
     # A hub id downloads first: the first half of the bar is the download's.
-    resolve_source(model_name_or_path, progress=lambda fraction, message: report(0.5 * fraction, message))
+    resolve_source(model_name_or_path, progress=part_of(report, 0.0, 0.5))
     report(0.50, "loading the tokenizer")
     tokenizer = load_tokenizer(model_args)
     chat_template = get_template(template, tokenizer)

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 from core.args import AdapterTemplateArguments, ModelArguments
 from core.errors import UserError
-from core.progress import every_percent, print_progress
+from core.progress import every_percent, part_of, print_progress
 
 Progress = Callable[[float, str], None]
 EXPORT_MARKER = "export.json"  # written last: how the folder was made
@@ -106,9 +106,9 @@ def export_merged(
     # A hub id downloads here and takes the first half of the bar (as in the Chat tab), the merge
     # the rest; a download reports every chunk, the console and the Export tab need a line a percent.
     download_share = 0.5 if source.kind == "hub" else 0.0
-    download = every_percent(_part_of(report, 0.0, download_share))
+    download = every_percent(part_of(report, 0.0, download_share))
     model_dir = resolve_source(model_name_or_path, progress=download).folder
-    report = _part_of(report, download_share, 1.0)
+    report = part_of(report, download_share, 1.0)
     target = check_export_dir(export_dir, model_dir, adapter_name_or_path, overwrite)
     _check_shard_size(max_shard_size)
     method = stored_quantization(model_dir)
@@ -156,11 +156,6 @@ def export_merged(
     }, indent=1), encoding="utf-8")
     report(1.0, f"done: {target}")
     return target
-
-
-def _part_of(report: Progress, start: float, end: float) -> Progress:
-    """`report` for one part of the job: the part's fractions 0..1 land on start..end of the bar."""
-    return lambda fraction, message: report(start + (end - start) * fraction, message)
 
 
 def _check_shard_size(size: str) -> None:

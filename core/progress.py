@@ -38,6 +38,12 @@ def every_percent(report: Callable[[float, str], None]) -> Callable[[float, str]
     return forward
 
 
+def part_of(report: Callable[[float, str], None], start: float, end: float) -> Callable[[float, str], None]:
+    """`report` for one part of a job: the part's fractions 0..1 land on start..end of the bar
+    (a hub download fills the first half of the Chat and Export bars, loading or merging the rest)."""
+    return lambda fraction, message: report(start + (end - start) * fraction, message)
+
+
 def launched_by_web_ui() -> bool:
     """The web UI's runner captures the trainer's console (and reads progress lines from it)."""
     return bool(os.environ.get("TUNEFORGE_CONSOLE_CAPTURED"))

@@ -19,17 +19,9 @@ EXAMPLES = sorted((ROOT / "examples" / "train").glob("*.yaml"))
 
 
 # grpo_lora.yaml starts from the adapter sft_lora.yaml writes to saves/demo-sft-lora. Its dry run is given
-# that example trained for one step (a finished LoRA run is all the check asks for) instead of writing into
-# the repo's saves/.
+# the suite's shared run of that example (tests/conftest.py's demo_sft_run) instead of writing into the
+# repo's saves/.
 SFT_ADAPTER = "saves/demo-sft-lora"
-
-
-@pytest.fixture(scope="module")
-def sft_adapter(demo_model, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sft_adapter") / "sft"
-    result = run_cli(["train", str(ROOT / "examples" / "train" / "sft_lora.yaml"), "--output_dir", str(out), "--max_steps", "1"])
-    assert result.returncode == 0, result.output[-3000:]
-    return out
 
 
 def given_over(example: dict, out: Path, sft_adapter: Path) -> dict[str, str]:
@@ -41,7 +33,7 @@ def given_over(example: dict, out: Path, sft_adapter: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def example_dry_runs(demo_model, smollm2_model, sft_adapter, tmp_path_factory) -> dict[str, tuple[dict, Result]]:
+def example_dry_runs(demo_model, smollm2_model, demo_sft_run, tmp_path_factory) -> dict[str, tuple[dict, Result]]:
     """Every example's dry run, two at a time: each is one process importing the libraries on one
     core, so the two cores run them in half the time. The fixtures build the models (the demo model,
     SmolLM2-135M-Instruct) and the adapter the examples name, so none is skipped for want of them."""
@@ -49,7 +41,7 @@ def example_dry_runs(demo_model, smollm2_model, sft_adapter, tmp_path_factory) -
 
     def dry_run(config: Path) -> tuple[str, tuple[dict, Result]]:
         example = yaml.safe_load(config.read_text(encoding="utf-8"))
-        given = given_over(example, base / config.stem / "run", sft_adapter)
+        given = given_over(example, base / config.stem / "run", demo_sft_run)
         flags = [arg for key, value in given.items() for arg in (f"--{key}", value)]
         return config.name, (given, run_cli(["train", str(config), *flags, "--dry_run"]))
 
