@@ -7,8 +7,8 @@ training process in five parts:
 
 - framework: the libraries and runtime (torch, transformers, peft, datasets; on a GPU the CUDA
   context instead);
-- weights: the base model as this project loads it (fp32 on a CPU, bf16 on a GPU; 4-bit or 8-bit
-  linear layers when quantized);
+- weights: the base model as this project loads it (bf16 on a GPU; on a CPU fp32, or bf16 for a
+  LoRA base where the CPU has bf16 instructions; 4-bit or 8-bit linear layers when quantized);
 - trainable: the trained parameters' gradients and AdamW's two states (plus LoRA's own weights);
 - activations: what autograd keeps for the backward pass, per token and decoder layer, for a
   batch of per_device_train_batch_size x cutoff_len tokens (the longest batch a run can meet);
@@ -20,7 +20,8 @@ SDPA attention, AdamW); the few factors that are the machine's (how much of what
 the CPU's allocator keeps) were measured on the demo model and SmolLM2-135M and are said where
 they are used. tests/test_memory.py trains both and compares with the measured peak RSS.
 
-Light on purpose (no torch, no transformers): the web UI imports it.
+Light on purpose (no torch, no transformers): the web UI imports it. Only an estimate for a CPU
+run that leaves bf16 unset imports torch, once, to ask the CPU what the trainer will ask it.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ class RunPlan:
     checkpointing: Optional[bool] = None  # None: this tool's default, see checkpointing_by_default
     num_processes: int = 1
     device: str = "cpu"  # "cpu" or "cuda": where the weights live (core.model.load_dtype)
+    bf16: Optional[bool] = None  # None: this tool's default, on where the hardware has bf16 (core.args)
     tcmalloc: bool = field(default_factory=trainer_uses_tcmalloc)  # the CPU trainer's allocator
 
     @classmethod
@@ -232,6 +234,7 @@ class RunPlan:
             checkpointing=_checkpointing(config),
             num_processes=max(1, int(num_processes or 1)),
             device=device,
+            bf16=config.get("bf16"),
         )
 
     @property
@@ -371,12 +374,31 @@ def checkpointing_line(on: bool) -> str:
     return "activation checkpointing: off (activation_checkpointing: true keeps less memory for ~15 % of the speed)"
 
 
+def _cpu_bf16(plan: RunPlan) -> bool:
+    """Whether a CPU run trains in bf16: as set, else as core.args decides (this CPU's instructions)."""
+    if plan.bf16 is not None:
+        return bool(plan.bf16)
+    from core.args import native_cpu_bf16  # imports torch, once: its CPU probe is what the trainer asks
+
+    return native_cpu_bf16()
+
+
+def precision_line(training_args: Any) -> str:
+    """What a run's console says of its arithmetic, set or decided by core.args._default_precision."""
+    if training_args.bf16:
+        return "precision: bf16 mixed (matrix products in bf16, trained weights and the loss in fp32; bf16: false for fp32)"
+    if training_args.fp16:
+        return "precision: fp16 mixed (matrix products in fp16, trained weights and the loss in fp32)"
+    return "precision: fp32 (bf16: true where the hardware has bf16: a recent GPU, or a CPU with AVX512-BF16 or AMX)"
+
+
 def estimate(shape: ModelShape, plan: RunPlan) -> Estimate:
     """The peak memory of one training process (on its GPU, or in RAM for a CPU run)."""
     if plan.checkpointing is None:
         plan = replace(plan, checkpointing=checkpointing_by_default(shape, plan))
     gpu = plan.device != "cpu"
-    weight_bytes = 2 if gpu else 4  # core.model.load_dtype: bf16/fp16 on a GPU, fp32 on a CPU
+    # core.model.load_dtype: bf16/fp16 on a GPU; on a CPU, bf16 for a LoRA base in a bf16 run, else fp32.
+    weight_bytes = 2 if gpu or (plan.finetuning_type == "lora" and _cpu_bf16(plan)) else 4
 
     # weights
     linear, other = shape.linear_params(), shape.params - shape.linear_params()

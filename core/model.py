@@ -56,12 +56,18 @@ def compute_device() -> str:
     return "cpu"
 
 
-def load_dtype(model_args: ModelArguments, training_args: Any = None) -> "Any":
-    """The dtype of the frozen weights: half precision on a GPU, fp32 on a CPU."""
+def load_dtype(model_args: ModelArguments, training_args: Any = None, trained_in_full: bool = False) -> "Any":
+    """The dtype of the loaded weights: half precision on a GPU; on a CPU, bf16 in a --bf16 run
+    (core.args turns it on only where the CPU multiplies bf16 in hardware), else fp32.
+
+    On a CPU, weights that are trained in full (full and freeze fine-tuning) load in fp32 even in
+    a --bf16 run: rounding them to bf16 first would lose what the file holds, and autocast
+    multiplies them in bf16 anyway. Frozen weights in bf16 take half the memory and no cast per step.
+    """
     import torch
 
     if compute_device() == "cpu":
-        return torch.float32
+        return torch.bfloat16 if getattr(training_args, "bf16", False) and not trained_in_full else torch.float32
     if training_args is not None and getattr(training_args, "fp16", False):
         return torch.float16
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -98,14 +104,15 @@ def quantization_config(model_args: ModelArguments, compute_dtype: Any):
     )
 
 
-def load_base_model(model_args: ModelArguments, training_args: Any = None, model_class: Any = None, **kwargs: Any):
-    """The base model on the right device and dtype, quantized if asked."""
+def load_base_model(model_args: ModelArguments, training_args: Any = None, model_class: Any = None,
+                    trained_in_full: bool = False, **kwargs: Any):
+    """The base model on the right device and dtype (load_dtype), quantized if asked."""
     import torch
     from transformers import AutoModelForCausalLM
 
     source = resolve_source(model_args.model_name_or_path)
     path, extra = _from_pretrained_args(source)
-    dtype = load_dtype(model_args, training_args)
+    dtype = load_dtype(model_args, training_args, trained_in_full)
     quant = quantization_config(model_args, dtype)
     if quant is not None and source.gguf_file:
         raise UserError(GGUF_QUANTIZATION_REFUSAL.format(name=source.name))
@@ -304,6 +311,17 @@ def count_parameters(model) -> tuple[int, int]:
     return trainable, total
 
 
+def _upcast_trainable(model) -> None:
+    """Trained weights in fp32 on a bf16 base (a reward model's score head, a modules_to_save copy;
+    peft keeps LoRA's own in fp32): AdamW's small steps vanish in bf16's 8-bit mantissa, and
+    autocast multiplies them in bf16 anyway."""
+    import torch
+
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.float()
+
+
 def load_model_for_training(model_args: ModelArguments, finetuning_args: FinetuningArguments, training_args: Any, model_class: Any = None, **kwargs: Any):
     from transformers import set_seed
 
@@ -311,12 +329,15 @@ def load_model_for_training(model_args: ModelArguments, finetuning_args: Finetun
     # seeds only when it starts, after the model exists, so the same --seed gave other weights.
     set_seed(training_args.seed)
     print_phase(f"loading the model weights of {model_args.model_name_or_path}")
-    model = load_base_model(model_args, training_args, model_class=model_class, **kwargs)
+    in_full = finetuning_args.finetuning_type != "lora"
+    model = load_base_model(model_args, training_args, model_class=model_class, trained_in_full=in_full, **kwargs)
     if training_args.gradient_checkpointing:
         # transformers 5's name; gradient_checkpointing_enable is its deprecated alias (a FutureWarning).
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     model = apply_adapter(model, model_args, finetuning_args, training_args, is_trainable=True)
+    if compute_device() == "cpu":
+        _upcast_trainable(model)
     trainable, total = count_parameters(model)
     print(f"[tuneforge] trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f} %)", flush=True)
     return model

@@ -66,7 +66,7 @@ def test_trl_configs_carry_the_run_flags_and_the_stage_keys():
     from core.train.orpo import reference_free_trainer
 
     common = ("--learning_rate", "2e-4", "--logging_steps", "3", "--seed", "7", "--per_device_train_batch_size", "8",
-              "--activation_checkpointing", "false")
+              "--activation_checkpointing", "false", "--bf16", "false")
     kto = kto_config(parse("--stage", "kto", "--pref_beta", "0.2", "--kto_chosen_weight", "1.5",
                            "--kto_rejected_weight", "0.5", *common))
     assert (kto.learning_rate, kto.logging_steps, kto.seed, kto.beta) == (2e-4, 3, 7, 0.2)

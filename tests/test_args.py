@@ -213,3 +213,31 @@ def test_activation_checkpointing_left_unset_is_on_where_a_batch_keeps_much(demo
     assert checkpointing(smollm2_model, *big, "--gradient_checkpointing", "false") is False
     assert checkpointing(smollm2_model, *big, "--gradient_checkpointing", "false", "--activation_checkpointing", "true")
     assert checkpointing("no/such-model-anywhere", *big) is False  # no shape to judge by
+
+
+def test_bf16_left_unset_is_decided_by_the_hardware_and_run_yaml_keeps_it_unset(capsys):
+    from core.args import hardware_bf16
+
+    base = ["--model_name_or_path", "M", "--output_dir", "o"]
+    args = parse_train_args(base)
+    assert args.training.bf16 is hardware_bf16()
+    assert args.config["bf16"] is None  # a rerun of run.yaml decides again, on its own machine
+    assert parse_train_args([*base, "--bf16", "false"]).training.bf16 is False
+    assert parse_train_args([*base, "--bf16", "false"]).config["bf16"] is False
+    # --fp16 asked: bf16 is not turned on beside it (on a CPU fp16 itself falls back to fp32).
+    assert parse_train_args([*base, "--fp16"]).training.bf16 is False
+
+
+def test_bf16_asked_on_a_cpu_without_bf16_instructions_falls_back_in_one_line(capsys):
+    import torch
+
+    from core.args import native_cpu_bf16
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    args = parse_train_args(["--model_name_or_path", "M", "--output_dir", "o", "--bf16", "true"])
+    err = capsys.readouterr().err
+    if native_cpu_bf16():
+        assert args.training.bf16 is True and "--bf16" not in err
+    else:
+        assert args.training.bf16 is False and err.count("--bf16 needs a GPU or a CPU with bf16 instructions") == 1

@@ -28,7 +28,7 @@ def test_dpo_config_is_built_from_the_run_flags_not_trl_defaults():
         "--stage", "dpo", "--model_name_or_path", "m", "--output_dir", "o", "--learning_rate", "2e-4",
         "--logging_steps", "3", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "4",
         "--pref_beta", "0.25", "--pref_loss", "hinge", "--pref_ftx", "0.5", "--seed", "7",
-        "--activation_checkpointing", "false",
+        "--activation_checkpointing", "false", "--bf16", "false",
     ])
     config = dpo_config(args)
     assert (config.learning_rate, config.logging_steps, config.seed) == (2e-4, 3, 7)

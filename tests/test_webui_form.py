@@ -141,3 +141,11 @@ def test_options_that_do_nothing_for_the_stage_or_type_are_hidden_and_only_those
         for name in names:
             if not all(form.applies(name, s, f) for s in STAGES for f in types):
                 assert group in form.STAGED_GROUPS, name
+
+
+def test_bf16_is_a_three_way_choice_whose_none_leaves_it_to_the_machine():
+    from webui import form
+
+    assert form.to_ui("bf16", None) == form.NONE and form.to_ui("bf16", True) == "true"
+    assert [form.from_ui("bf16", v) for v in (form.NONE, "true", "false")] == [None, True, False]
+    assert form.to_ui("fp16", False) is False  # a plain bool stays a checkbox

@@ -84,8 +84,8 @@ def default_value(name: str) -> Any:
 def to_ui(name: str, value: Any) -> Any:
     """A config value as its control holds it."""
     spec = option_spec(name)
-    if spec.kind == "choice":
-        return NONE if value is None else str(value)
+    if spec.kind == "choice" or (spec.kind == "bool" and spec.optional):
+        return NONE if value is None else str(value).lower()
     if spec.kind == "bool":
         return bool(value)
     if spec.kind == "text" or (spec.optional and spec.kind in ("int", "float")):
@@ -105,6 +105,8 @@ def from_ui(name: str, value: Any) -> Any:
             if str(choice) == str(value):
                 return choice
         raise UserError(f"--{name}: '{value}' is not one of {', '.join(map(str, spec.choices or ()))}")
+    if spec.kind == "bool" and spec.optional:  # a dropdown: none (unset: this tool decides), true, false
+        return None if value in (None, "", NONE) else str(value).lower() in ("true", "1")
     if spec.kind == "bool":
         return bool(value)
     if spec.kind in ("int", "float"):
@@ -162,6 +164,8 @@ def build_control(name: str, value: Any = None, **overrides: Any):
         if spec.optional:
             choices = [NONE, *choices]
         return gr.Dropdown(choices=choices, value=value, **kw)
+    if spec.kind == "bool" and spec.optional:
+        return gr.Dropdown(choices=[NONE, "true", "false"], value=value, **kw)
     if spec.kind == "bool":
         # A checkbox in a row gets no min width of its own and is squeezed to a column (app.py's CSS).
         return gr.Checkbox(value=value, elem_classes=["tf-check"], **kw)

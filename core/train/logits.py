@@ -67,7 +67,9 @@ class _LinearCrossEntropy:
                 grad_w = torch.zeros_like(w, dtype=torch.float32) if w.requires_grad else None
                 total = torch.zeros((), dtype=torch.float32, device=h.device)
                 for start in range(0, h.shape[0], chunk):
-                    hc, yc = h[start:start + chunk], y[start:start + chunk]
+                    # In the head's dtype: bf16 weights (a GPU, a --bf16 CPU run) multiply in bf16;
+                    # the softmax and the sums stay fp32.
+                    hc, yc = h[start:start + chunk].to(w.dtype), y[start:start + chunk]
                     logits = (hc @ w.t()).float()
                     lse = torch.logsumexp(logits, dim=-1)
                     total += (lse - logits.gather(1, yc[:, None]).squeeze(1)).sum()

@@ -103,10 +103,11 @@ def run(argv: list[str]) -> int:
         if not os.environ.get("TUNEFORGE_CONSOLE_CAPTURED"):
             console = ConsoleTee(run_dir / rundir.CONSOLE_LOG)
         from core.allocator import allocator_line
-        from core.memory import checkpointing_line
+        from core.memory import checkpointing_line, precision_line
 
         print(f"[tuneforge] {allocator_line()}", flush=True)
         print(f"[tuneforge] {checkpointing_line(bool(args.training.activation_checkpointing))}", flush=True)
+        print(f"[tuneforge] {precision_line(args.training)}", flush=True)
     try:
         code = run_stage(args, run_dir)
         if code == 0 and args.training.do_predict and is_main_process():
