@@ -272,22 +272,25 @@ def machine() -> dict[str, Any]:
 
 MATMUL_PEAK_CODE = """
 import json, time, torch
-a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-for _ in range(3):
-    a @ b
-best = 0.0
-for _ in range(10):
-    start = time.perf_counter()
-    for _ in range(5):
+def peak(dtype):
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    for _ in range(3):
         a @ b
-    best = max(best, 5 * 2 * 2048 ** 3 / (time.perf_counter() - start))
-print(json.dumps({"flops": best, "threads": torch.get_num_threads()}))
+    best = 0.0
+    for _ in range(10):
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        best = max(best, 5 * 2 * 2048 ** 3 / (time.perf_counter() - start))
+    return best
+print(json.dumps({"flops": peak(torch.float32), "flops_bf16": peak(torch.bfloat16), "threads": torch.get_num_threads()}))
 """
 
 
 def matmul_peak() -> dict[str, Any]:
-    """This machine's fp32 matmul peak now: the best of 10 timings of five 2048x2048 matmuls, in
-    a fresh process with torch's default threads (what either trainer gets)."""
+    """This machine's fp32 (and bf16) matmul peak now: the best of 10 timings of five 2048x2048
+    matmuls, in a fresh process with torch's default threads (what either trainer gets). TuneForge
+    multiplies in bf16 where the CPU has bf16 instructions, so its MFU is also given against that peak."""
     proc = subprocess.run([sys.executable, "-c", MATMUL_PEAK_CODE], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)
 
@@ -311,18 +314,24 @@ def model_flops_utilisation(model_dir: Path, medians: dict[str, dict[str, Any]],
     per_token = model_flops_per_token(model_dir)
     out: dict[str, Any] = {"matmul_peak_gflops": peak["flops"] / 1e9, "threads": peak["threads"],
                            "model_gflops_per_token": per_token / 1e9}
+    if peak.get("flops_bf16"):
+        out["matmul_peak_bf16_gflops"] = peak["flops_bf16"] / 1e9
     for tool, figures in medians.items():
         tokens_per_s = figures.get("tokens_per_s")
         if tokens_per_s:
             out[tool] = tokens_per_s * per_token / peak["flops"]
+            if peak.get("flops_bf16"):
+                out[f"{tool} (bf16 peak)"] = tokens_per_s * per_token / peak["flops_bf16"]
     return out
 
 
 def print_mfu(mfu: dict[str, Any]) -> None:
     if not mfu:
         return
-    tools = {k: v for k, v in mfu.items() if k not in ("matmul_peak_gflops", "threads", "model_gflops_per_token")}
-    print(f"fp32 matmul peak measured now: {mfu['matmul_peak_gflops']:.1f} GFLOP/s ({mfu['threads']} threads); "
+    tools = {k: v for k, v in mfu.items()
+             if k not in ("matmul_peak_gflops", "matmul_peak_bf16_gflops", "threads", "model_gflops_per_token")}
+    bf16 = f", bf16 {mfu['matmul_peak_bf16_gflops']:.1f}" if mfu.get("matmul_peak_bf16_gflops") else ""
+    print(f"fp32 matmul peak measured now: {mfu['matmul_peak_gflops']:.1f} GFLOP/s{bf16} ({mfu['threads']} threads); "
           f"model work {mfu['model_gflops_per_token']:.3f} GFLOP per real token; MFU "
           + ", ".join(f"{tool} {100 * value:.1f} %" for tool, value in tools.items()))
 
