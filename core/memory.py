@@ -20,8 +20,7 @@ SDPA attention, AdamW); the few factors that are the machine's (how much of what
 the CPU's allocator keeps) were measured on the demo model and SmolLM2-135M and are said where
 they are used. tests/test_memory.py trains both and compares with the measured peak RSS.
 
-Light on purpose (no torch, no transformers): the web UI imports it. Only an estimate for a CPU
-run that leaves bf16 unset imports torch, once, to ask the CPU what the trainer will ask it.
+Light on purpose (no torch, no transformers): the web UI imports it.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -375,10 +375,14 @@ def checkpointing_line(on: bool) -> str:
 
 
 def _cpu_bf16(plan: RunPlan) -> bool:
-    """Whether a CPU run trains in bf16: as set, else as core.args decides (this CPU's instructions)."""
+    """Whether a CPU run trains in bf16: as set, else as core.args decides from this CPU's
+    instructions, which takes torch's CPU probe. The web UI does not import torch for it: there an
+    unset bf16 is estimated as fp32, the larger of the two (the trainer decides before it estimates)."""
     if plan.bf16 is not None:
         return bool(plan.bf16)
-    from core.args import native_cpu_bf16  # imports torch, once: its CPU probe is what the trainer asks
+    if "torch" not in sys.modules:
+        return False
+    from core.args import native_cpu_bf16
 
     return native_cpu_bf16()
 

@@ -172,3 +172,17 @@ def test_checkpointing_left_unset_is_decided_by_what_a_batch_would_keep(smollm2_
         assert without > least and big.parts["activations"] < without / 2
     assert estimate(smol, RunPlan(batch_size=2, cutoff_len=128)).plan.checkpointing is False
     assert estimate(demo, RunPlan(batch_size=8, cutoff_len=512)).plan.checkpointing is False
+
+
+def test_the_web_uis_estimate_of_an_unset_bf16_imports_no_torch_and_takes_fp32(demo_model):
+    """The trainer decides bf16 before it estimates; the web UI, which never imports torch, estimates
+    an unset bf16 as fp32, the larger of the two."""
+    code = ("import sys; from core.memory import RunPlan, estimate, model_shape; "
+            f"shape = model_shape({str(demo_model)!r}); "
+            "unset, fp32 = (estimate(shape, RunPlan(batch_size=8, cutoff_len=256, bf16=b)).per_process for b in (None, False)); "
+            "print(unset == fp32, 'torch' in sys.modules)")
+    out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]
+    bf16 = estimate(model_shape(str(demo_model)), RunPlan(batch_size=8, cutoff_len=256, bf16=True)).per_process
+    fp32 = estimate(model_shape(str(demo_model)), RunPlan(batch_size=8, cutoff_len=256, bf16=False)).per_process
+    assert bf16 < fp32
