@@ -783,8 +783,8 @@ def _default_precision(values: dict[str, Any]) -> None:
     """bf16 left unset: on where this machine multiplies bf16 in hardware (hardware_bf16), unless
     --fp16 is asked. run.yaml keeps it unset, as asked; the run's console says what was decided.
 
-    Measured on SmolLM2-135M (LoRA, 8 x 512 tokens, 2 AVX512-BF16 cores): 256 tokens/s against 131
-    in fp32, the same losses to the second decimal (README, Speed).
+    Measured on SmolLM2-135M (LoRA, 8 x 512 tokens, 2 AVX512-BF16 cores): ~270 tokens/s against
+    ~148 in fp32, the same losses to the second decimal (README, Performance).
     """
     if values.get("bf16") is None:
         values["bf16"] = not values.get("fp16") and hardware_bf16()
