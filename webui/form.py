@@ -84,8 +84,10 @@ def default_value(name: str) -> Any:
 def to_ui(name: str, value: Any) -> Any:
     """A config value as its control holds it."""
     spec = option_spec(name)
-    if spec.kind == "choice" or (spec.kind == "bool" and spec.optional):
-        return NONE if value is None else str(value).lower()
+    if spec.kind == "choice":
+        return NONE if value is None else str(value)
+    if spec.kind == "bool" and spec.optional:  # a dropdown: none, true, false
+        return NONE if value is None else str(bool(value)).lower()
     if spec.kind == "bool":
         return bool(value)
     if spec.kind == "text" or (spec.optional and spec.kind in ("int", "float")):
