@@ -1,4 +1,10 @@
-"""Shared fixtures: the demo model (built once, locally), a private copy of data/, and a CLI runner."""
+"""Shared fixtures: the demo model (built once, locally), a private copy of data/, and a CLI runner.
+
+Ready for pytest-xdist workers (pytest.ini: `-n auto --maxprocesses 2 --dist loadfile`): each test
+file stays on one worker, so its module fixtures (a web app, a browser page) start once; the
+session fixtures that train are built by one worker and read by all (one_build); data/models is
+built under a lock; each worker's torch gets its share of the cores (share_the_cores).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -20,6 +27,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def share_the_cores() -> None:
+    """Under pytest-xdist each worker's torch, in process and in every run it starts, gets its
+    share of the cores. Two trainers that each take every core spin-wait on each other in
+    OpenMP's barriers: the SmolLM2 identity run took 582 s beside another worker's run against
+    113 s alone."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))
+
+
+share_the_cores()
 
 
 @dataclass
@@ -41,12 +62,36 @@ def run_cli(args: list[str], cwd: Path = ROOT, timeout: float = 600, env: dict |
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def one_build(tmp_path_factory, name: str, build) -> Path:
+    """A session fixture's folder, built once per test session: under pytest-xdist every worker
+    runs the session fixtures, so the first to take the lock builds into the folder the workers
+    share (xdist's own recipe) and the others wait for it and read it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # pytest-N/popen-gwK -> pytest-N
+    out, done = shared / "shared" / name, shared / "shared" / f"{name}.done"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.parent / f"{name}.lock")):
+        if not done.is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            build(out)
+            done.touch()
+    return out
+
+
+def models_lock() -> FileLock:
+    """data/models is shared by the workers (and by later runs): one builds a model, the others wait."""
+    folder = ROOT / "data" / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder / ".build.lock"))
+
+
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
     """data/models/demo, built offline on first use (the README's first command builds it too)."""
     from core.demo_model import build_demo_model
 
-    return Path(build_demo_model(out_dir=str(ROOT / "data" / "models" / "demo"), data_dir=str(ROOT / "data")))
+    with models_lock():
+        return Path(build_demo_model(out_dir=str(ROOT / "data" / "models" / "demo"), data_dir=str(ROOT / "data")))
 
 
 @pytest.fixture(scope="session")
@@ -56,18 +101,20 @@ def smollm2_model() -> Path:
     then cached in ~/.cache/tuneforge, so reruns do not download it again)."""
     from core.get_model import build_model
 
-    return build_model("smollm2-135m-instruct", models_dir=str(ROOT / "data" / "models"))
+    with models_lock():
+        return build_model("smollm2-135m-instruct", models_dir=str(ROOT / "data" / "models"))
 
 
 @pytest.fixture(scope="session")
 def smollm2_identity_run(smollm2_model, tmp_path_factory) -> Path:
-    """examples/train/smollm2_identity.yaml trained once on the CPU (a few minutes), shared by the
+    """examples/train/smollm2_identity.yaml trained once on the CPU (about a minute), shared by the
     test that checks what it learned and the browser test of side-by-side chat."""
-    out = tmp_path_factory.mktemp("smollm2") / "identity"
-    result = run_cli(["train", str(ROOT / "examples/train/smollm2_identity.yaml"), "--model_name_or_path", str(smollm2_model),
-                      "--output_dir", str(out)], timeout=1800)
-    assert result.returncode == 0, result.output[-3000:]
-    return out
+    def train(out: Path) -> None:
+        result = run_cli(["train", str(ROOT / "examples/train/smollm2_identity.yaml"),
+                          "--model_name_or_path", str(smollm2_model), "--output_dir", str(out)], timeout=1800)
+        assert result.returncode == 0, result.output[-3000:]
+
+    return one_build(tmp_path_factory, "smollm2-identity", train)
 
 
 def example_argv(name: str, out: Path, *extra: str, data: Path = ROOT / "data") -> list[str]:
@@ -80,11 +127,12 @@ def demo_sft_run(demo_model, tmp_path_factory) -> Path:
     """examples/train/sft_lora.yaml trained once through `launch.py train`, shared by every test that needs
     an adapter. On the demo model it takes the loss from ~7.8 to ~0.7 and makes the adapter answer the
     identity questions with their training answers (measured, see README)."""
-    out = tmp_path_factory.mktemp("demo_sft") / "sft"
-    result = run_cli(example_argv("sft_lora.yaml", out, "--model_name_or_path", str(demo_model),
-                                  "--logging_steps", "8", "--seed", "0"))
-    assert result.returncode == 0, result.output[-3000:]
-    return out
+    def train(out: Path) -> None:
+        result = run_cli(example_argv("sft_lora.yaml", out, "--model_name_or_path", str(demo_model),
+                                      "--logging_steps", "8", "--seed", "0"))
+        assert result.returncode == 0, result.output[-3000:]
+
+    return one_build(tmp_path_factory, "demo-sft", train)
 
 
 HUB_REPO = "tuneforge/demo"
