@@ -21,6 +21,8 @@ from filelock import FileLock
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
+# Two trainer processes on this machine, on a free port (0): another test may run its own two beside them.
+TWO_PROCESS_LAUNCH = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "0"]
 
 # Nothing in the tests may reach a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

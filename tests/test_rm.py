@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core import rundir
-from tests.conftest import ACCELERATE, run_cli
+from tests.conftest import TWO_PROCESS_LAUNCH, run_cli
 
 HELD_OUT = 40  # last records of demo_pref, never trained on, for the scorer
 
@@ -184,9 +184,7 @@ def test_4bit_reward_model_trains_and_evaluates(demo_model, dataset_dir, tmp_pat
 @pytest.mark.slow
 def test_two_process_reward_model_run_logs_once(demo_model, dataset_dir, tmp_path):
     out = tmp_path / "ddp"
-    argv = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2",
-            # port 0: a free one, as another test may run a two-process run beside this one
-            "--main_process_port", "0", "launch.py", *rm_argv(
+    argv = [*TWO_PROCESS_LAUNCH, "launch.py", *rm_argv(
         demo_model, dataset_dir, out, "--dataset", "demo_pref", "--max_steps", "2", "--logging_steps", "1",
         "--per_device_train_batch_size", "2",
     )]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core import rundir
-from tests.conftest import ACCELERATE, PYTHON, ROOT, assert_one_line_refusal, example_argv, run_cli
+from tests.conftest import ACCELERATE, PYTHON, ROOT, TWO_PROCESS_LAUNCH, assert_one_line_refusal, example_argv, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -129,9 +129,7 @@ def test_val_size_gives_an_eval_loss_curve(demo_model, dataset_dir, tmp_path):
 
 def test_two_processes_share_one_log_and_end_with_equal_weights(demo_model, dataset_dir, tmp_path):
     out = tmp_path / "ddp"
-    argv = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2",
-            # port 0: a free one, as another test may run a two-process run beside this one
-            "--main_process_port", "0", "launch.py", *train_argv(
+    argv = [*TWO_PROCESS_LAUNCH, "launch.py", *train_argv(
         demo_model, dataset_dir, out, "--dataset", "alpaca_demo", "--max_steps", "3", "--logging_steps", "1",
         "--cutoff_len", "128", "--per_device_train_batch_size", "2",
     )]

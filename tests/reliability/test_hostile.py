@@ -212,9 +212,8 @@ def test_wrong_passwords_are_refused_and_the_secret_never_leaks(apps, browser, d
     setup_run(page, 400)
     previewed, run_dir = preview_and_start(page, app)
     # launch.json may not be there yet when run.yaml is: wait for the trainer's own entry in it.
-    wait_for(lambda: (run_dir / "run.yaml").exists() and (rundir.read_json(run_dir / "launch.json") or {}).get("trainer_pid"),
-             180, "the trainer to write run.yaml and its pid")
-    trainer = rundir.read_json(run_dir / "launch.json")["trainer_pid"]
+    trainer = wait_for(lambda: (run_dir / "run.yaml").exists() and (rundir.read_json(run_dir / "launch.json") or {}).get("trainer_pid"),
+                       180, "the trainer to write run.yaml and its pid")
     exposed = {"preview": previewed.encode()}
     for pid in {trainer, rundir.read_json(run_dir / "launch.json")["pid"]}:
         try:
